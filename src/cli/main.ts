@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, KollaError } from '../errors.ts';
 import { registerBuild } from './build-command.ts';
+import { registerDeployCommands } from './deploy-commands.ts';
 
 export function createProgram(): Command {
   const program = new Command('kolla-ts')
@@ -8,6 +9,7 @@ export function createProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
   registerBuild(program);
+  registerDeployCommands(program);
   return program;
 }
 

@@ -1,0 +1,65 @@
+import type { Inventory } from '../inventory/inventory.ts';
+import type { Globals } from './globals.ts';
+import type { Passwords } from './passwords.ts';
+import type { TemplateContext } from './templates.ts';
+
+export const PORTS = {
+  keystone_public_port: 5000,
+  glance_api_port: 9292,
+  placement_api_port: 8780,
+  nova_api_port: 8774,
+  nova_metadata_port: 8775,
+  nova_novncproxy_port: 6080,
+  neutron_server_port: 9696,
+  mariadb_port: 3306,
+  rabbitmq_port: 5672,
+  memcached_port: 11211,
+} as const;
+
+/** What was learnt about each host before planning (its addresses). */
+export interface HostFacts {
+  apiAddress: string;
+}
+
+/**
+ * The variables config templates see on one host. Until a load balancer
+ * role exists, every internal endpoint is at kolla_internal_vip_address.
+ */
+export function templateContext(
+  globals: Globals,
+  passwords: Passwords,
+  inventory: Inventory,
+  facts: ReadonlyMap<string, HostFacts>,
+  host: string,
+): TemplateContext {
+  const vip = String(globals.kolla_internal_vip_address);
+  const url = (port: number, path = ''): string => `http://${vip}:${port}${path}`;
+  const hostsIn: Record<string, { name: string; address: string }[]> = {};
+  for (const [group, members] of inventory.groups) {
+    hostsIn[`hosts_in_${group}`] = members.map((name) => ({ name, address: facts.get(name)!.apiAddress }));
+  }
+  const rabbitHosts = hostsIn.hosts_in_control ?? [];
+  return {
+    ...globals,
+    ...passwords,
+    ...PORTS,
+    ...hostsIn,
+    inventory_hostname: host,
+    hostname: host,
+    api_interface_address: facts.get(host)!.apiAddress,
+    database_address: vip,
+    database_port: PORTS.mariadb_port,
+    database_user: 'root',
+    memcached_servers: `${vip}:${PORTS.memcached_port}`,
+    rabbitmq_servers: rabbitHosts.map((h) => `${h.address}:${PORTS.rabbitmq_port}`).join(','),
+    transport_url: `rabbit://openstack:${passwords.rabbitmq_password ?? ''}@${vip}:${PORTS.rabbitmq_port}//`,
+    keystone_internal_url: url(PORTS.keystone_public_port),
+    keystone_public_url: url(PORTS.keystone_public_port),
+    glance_internal_url: url(PORTS.glance_api_port),
+    placement_internal_url: url(PORTS.placement_api_port),
+    nova_internal_url: url(PORTS.nova_api_port, '/v2.1'),
+    neutron_internal_url: url(PORTS.neutron_server_port),
+    nova_metadata_host: vip,
+    nova_novncproxy_base_url: url(PORTS.nova_novncproxy_port, '/vnc_lite.html'),
+  };
+}

@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { errorAt, isPlainObject, readYaml, type LocatedYaml } from '../util/yaml.ts';
+
+export type GlobalValue = string | boolean | number;
+export type Globals = Record<string, GlobalValue>;
+
+interface KeySpec {
+  kind: 'string' | 'boolean' | 'number';
+  /** A value, or a function of the globals read so far (derived defaults). */
+  default?: GlobalValue | ((g: Globals) => GlobalValue | undefined);
+  choices?: readonly string[];
+}
+
+/** Keys every deployment knows, with kolla-ansible's names where they apply. */
+const BASE_KEYS: Record<string, KeySpec> = {
+  kolla_base_distro: { kind: 'string', default: 'debian', choices: ['debian'] },
+  kolla_install_type: { kind: 'string', default: 'binary', choices: ['binary'] },
+  openstack_release: { kind: 'string', default: 'zed' },
+  openstack_tag: { kind: 'string', default: (g) => g.openstack_release },
+  openstack_region_name: { kind: 'string', default: 'RegionOne' },
+  docker_registry: { kind: 'string', default: '' },
+  docker_namespace: { kind: 'string', default: 'kolla' },
+  network_interface: { kind: 'string', default: 'eth0' },
+  api_interface: { kind: 'string', default: (g) => g.network_interface },
+  kolla_internal_vip_address: { kind: 'string' },
+  kolla_external_vip_address: { kind: 'string', default: (g) => g.kolla_internal_vip_address },
+  neutron_external_interface: { kind: 'string' },
+  config_strategy: { kind: 'string', default: 'COPY_ALWAYS', choices: ['COPY_ALWAYS', 'COPY_ONCE'] },
+  nova_compute_virt_type: { kind: 'string', default: 'kvm', choices: ['kvm', 'qemu'] },
+  node_config_directory: { kind: 'string', default: '/etc/kolla' },
+  node_custom_config: { kind: 'string' },
+  health_timeout: { kind: 'number', default: 300 },
+};
+
+export interface GlobalsSchemaInput {
+  /** Service names: each gets enable_<service> and <service>_tag. */
+  services: { name: string; enabledByDefault: boolean }[];
+  /** Container names: each gets <container>_tag, defaulting to its service's tag. */
+  containers?: { name: string; service: string }[];
+}
+
+export interface LoadedGlobals {
+  values: Globals;
+  /** Where each key given in globals.yml stands, for errors raised later. */
+  doc: LocatedYaml | null;
+}
+
+export function globalsSchema(input: GlobalsSchemaInput): Record<string, KeySpec> {
+  const schema: Record<string, KeySpec> = { ...BASE_KEYS };
+  for (const { name, enabledByDefault } of input.services) {
+    const key = name.replace(/-/g, '_');
+    schema[`enable_${key}`] = { kind: 'boolean', default: enabledByDefault };
+    schema[`${key}_tag`] = { kind: 'string', default: (g) => g.openstack_tag };
+  }
+  for (const { name, service } of input.containers ?? []) {
+    const serviceTag = `${service.replace(/-/g, '_')}_tag`;
+    schema[`${name.replace(/-/g, '_')}_tag`] ??= { kind: 'string', default: (g) => g[serviceTag] };
+  }
+  return schema;
+}
+
+/**
+ * Reads globals.yml strictly: an unknown key (a typo, most often) is an
+ * error naming its line and the nearest known key, never silently ignored.
+ */
+export function loadGlobals(file: string, configDir: string, input: GlobalsSchemaInput): LoadedGlobals {
+  const schema = globalsSchema(input);
+  const doc = existsSync(file) ? readYaml(file) : null;
+  const given = doc?.data ?? {};
+  if (doc && given !== null && !isPlainObject(given)) throw errorAt(doc, [], 'globals.yml must be a mapping of keys to values');
+  const values: Globals = {};
+  for (const [key, value] of Object.entries((given ?? {}) as Record<string, unknown>)) {
+    const spec = schema[key];
+    if (!spec) {
+      const hint = nearest(key, Object.keys(schema));
+      throw errorAt(doc!, [key], `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
+    }
+    values[key] = checkValue(doc!, key, value, spec);
+  }
+  // Derived defaults may depend on other defaults: resolve in schema order.
+  for (const [key, spec] of Object.entries(schema)) {
+    if (key in values || spec.default === undefined) continue;
+    const value = typeof spec.default === 'function' ? spec.default(values) : spec.default;
+    if (value !== undefined) values[key] = value;
+  }
+  values.node_custom_config ??= `${configDir}/config`;
+  return { values, doc };
+}
+
+function checkValue(doc: LocatedYaml, key: string, value: unknown, spec: KeySpec): GlobalValue {
+  if (spec.kind === 'boolean') {
+    if (typeof value === 'boolean') return value;
+    if (value === 'yes' || value === 'no') return value === 'yes';
+    throw errorAt(doc, [key], `expected true or false, got ${JSON.stringify(value)}`);
+  }
+  if (spec.kind === 'number') {
+    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    throw errorAt(doc, [key], `expected a number, got ${JSON.stringify(value)}`);
+  }
+  if (typeof value !== 'string' && typeof value !== 'number') throw errorAt(doc, [key], `expected a string, got ${JSON.stringify(value)}`);
+  const text = String(value);
+  if (spec.choices && !spec.choices.includes(text)) throw errorAt(doc, [key], `must be one of ${spec.choices.join(', ')}, got "${text}"`);
+  return text;
+}
+
+/** The known key closest to a misspelt one, when it is close enough to be a likely typo. */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(word, candidate);
+    if (!best || distance < best.distance) best = { candidate, distance };
+  }
+  return best && best.distance <= Math.max(2, Math.floor(word.length / 4)) ? best.candidate : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

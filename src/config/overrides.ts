@@ -1,0 +1,34 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { mergeIni, parseIni, serializeIni } from './ini.ts';
+
+export interface OverrideTarget {
+  customDir: string;
+  project: string;
+  container: string;
+  host: string;
+  dest: string;
+  ini: boolean;
+}
+
+/**
+ * Applies the user's files under config/ to one rendered file, in one
+ * precedence (later wins): global.conf and <project>.conf (for INI files
+ * named after the project), <project>/<dest>,
+ * <project>/<container>/<dest>, <project>/<host>/<dest>. A non-INI file is
+ * replaced whole by the most specific override that exists.
+ */
+export function applyOverrides(rendered: string, target: OverrideTarget, renderedName: string): { content: string; sources: string[] } {
+  const { customDir, project, container, host, dest } = target;
+  const specific = [join(customDir, project, dest), join(customDir, project, container, dest), join(customDir, project, host, dest)];
+  if (!target.ini) {
+    const winner = specific.filter((f) => existsSync(f)).at(-1);
+    return winner ? { content: readFileSync(winner, 'utf8'), sources: [winner] } : { content: rendered, sources: [] };
+  }
+  // global.conf and <project>.conf are for the project's own files (nova.conf, glance-api.conf), not helpers like ml2_conf.ini.
+  const broad = dest.startsWith(project) ? [join(customDir, 'global.conf'), join(customDir, `${project}.conf`)] : [];
+  const candidates = [...broad, ...specific].filter((f) => existsSync(f));
+  if (candidates.length === 0) return { content: rendered, sources: [] };
+  const merged = mergeIni(parseIni(rendered, renderedName), ...candidates.map((f) => parseIni(readFileSync(f, 'utf8'), f)));
+  return { content: serializeIni(merged), sources: candidates };
+}

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Handlebars from 'handlebars';
+import { TemplateError } from '../errors.ts';
+
+export type TemplateContext = Record<string, unknown>;
+
+/**
+ * Renders config templates: strict (a missing variable is an error naming
+ * the template and line) and without HTML escaping (these are config files).
+ */
+export class ConfigRenderer {
+  private readonly hbs = Handlebars.create();
+  private readonly compiled = new Map<string, HandlebarsTemplateDelegate>();
+
+  constructor(private readonly templatesDir: string) {
+    this.hbs.registerHelper('join', (list: unknown, separator: unknown) => {
+      if (!Array.isArray(list)) throw new Error('join needs a list');
+      return list.join(typeof separator === 'string' ? separator : ',');
+    });
+    this.hbs.registerHelper('if_enabled', function (this: TemplateContext, service: unknown, options: Handlebars.HelperOptions) {
+      const key = `enable_${String(service).replace(/-/g, '_')}`;
+      if (!(key in options.data.root)) throw new Error(`if_enabled: unknown service "${String(service)}"`);
+      return options.data.root[key] === true ? options.fn(this) : options.inverse(this);
+    });
+  }
+
+  renderFile(template: string, context: TemplateContext): string {
+    const file = join(this.templatesDir, template);
+    let compiled = this.compiled.get(file);
+    if (!compiled) {
+      let source: string;
+      try {
+        source = readFileSync(file, 'utf8');
+      } catch {
+        throw new TemplateError('template not found', { file });
+      }
+      compiled = this.compile(source, file);
+      this.compiled.set(file, compiled);
+    }
+    return this.run(compiled, context, file);
+  }
+
+  /** Renders a template written inline in a role (a health check, a step's stdin). */
+  renderString(source: string, context: TemplateContext, where: string): string {
+    let compiled = this.compiled.get(`inline:${source}`);
+    if (!compiled) {
+      compiled = this.compile(source, where);
+      this.compiled.set(`inline:${source}`, compiled);
+    }
+    return this.run(compiled, context, where);
+  }
+
+  private compile(source: string, file: string): HandlebarsTemplateDelegate {
+    try {
+      return this.hbs.compile(source, { noEscape: true, strict: true });
+    } catch (error) {
+      throw templateError(error, file);
+    }
+  }
+
+  private run(template: HandlebarsTemplateDelegate, context: TemplateContext, file: string): string {
+    try {
+      return template(context);
+    } catch (error) {
+      throw templateError(error, file);
+    }
+  }
+}
+
+function templateError(error: unknown, file: string): TemplateError {
+  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+  const line = /on line (\d+)/.exec(message)?.[1] ?? / - (\d+):\d+$/.exec(message)?.[1];
+  const missing = /^"([^"]+)" not defined/.exec(message)?.[1];
+  return new TemplateError(missing ? `variable "${missing}" is not defined` : message, {
+    file,
+    ...(line ? { line: Number(line) } : {}),
+    ...(missing ? { key: missing } : {}),
+  });
+}

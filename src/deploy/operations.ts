@@ -1,0 +1,158 @@
+import { writeFileSync, chmodSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { UnhealthyError } from '../errors.ts';
+import { diffState, isEmptyPlan, type Plan } from '../plan/diff.ts';
+import { observeHosts } from '../plan/observe.ts';
+import { applyPlan, type ApplyReporter } from './apply.ts';
+import type { Deployment } from './session.ts';
+
+export async function computePlan(deployment: Deployment, options: { runSteps: boolean }): Promise<Plan> {
+  const observed = await observeHosts(deployment.desired, deployment.hosts, String(deployment.globals.node_config_directory));
+  return diffState(deployment.desired, observed, options);
+}
+
+/** deploy (runSteps) and reconfigure (no steps): plan, then apply. */
+export async function converge(deployment: Deployment, options: { runSteps: boolean; reporter: ApplyReporter }): Promise<Plan> {
+  const plan = await computePlan(deployment, { runSteps: options.runSteps });
+  if (!isEmptyPlan(plan)) await applyPlan(deployment, plan, options);
+  return plan;
+}
+
+export interface ContainerStatus {
+  host: string;
+  service: string;
+  container: string;
+  kind: 'service' | 'data';
+  image: string | null;
+  state: string;
+  health: string | null;
+  changedAt: string | null;
+}
+
+export async function collectStatus(deployment: Deployment): Promise<ContainerStatus[]> {
+  const rows: ContainerStatus[] = [];
+  for (const service of deployment.desired.services) {
+    for (const container of [...service.dataContainers, ...service.containers]) {
+      const state = await deployment.hosts.get(container.host)!.engine.inspect(container.name);
+      rows.push({
+        host: container.host,
+        service: service.role.service,
+        container: container.name,
+        kind: container.kind,
+        image: state?.image ?? null,
+        state: state ? state.status : 'missing',
+        health: state?.health ?? null,
+        changedAt: state ? (state.startedAt.startsWith('0001') ? state.createdAt : state.startedAt) : null,
+      });
+    }
+  }
+  return rows;
+}
+
+/** Fails naming every service container that should run and is missing, stopped or unhealthy. */
+export async function checkHealth(deployment: Deployment): Promise<ContainerStatus[]> {
+  const rows = await collectStatus(deployment);
+  const bad = rows.filter((r) => r.kind === 'service' && (r.state !== 'running' || (r.health !== null && r.health !== 'healthy')));
+  if (bad.length > 0) {
+    throw new UnhealthyError(
+      `${bad.length} container(s) not healthy: ${bad.map((r) => `${r.host}/${r.container} (${r.state}${r.health ? `, ${r.health}` : ''})`).join(', ')}`,
+    );
+  }
+  return rows;
+}
+
+/** Stops service containers, last stage first. Data containers and volumes are untouched. */
+export async function stopServices(deployment: Deployment, log: (line: string) => void): Promise<void> {
+  for (const service of [...deployment.desired.services].reverse()) {
+    for (const container of [...service.containers].reverse()) {
+      const engine = deployment.hosts.get(container.host)!.engine;
+      if (await engine.inspect(container.name)) {
+        log(`${container.host}: stopping ${container.name}`);
+        await engine.stop(container.name, 30);
+      }
+    }
+  }
+}
+
+export interface DestroyOptions {
+  includeData: boolean;
+  includeImages: boolean;
+}
+
+/**
+ * Removes service containers and their config. Data containers, named
+ * volumes and images go only when asked for explicitly.
+ */
+export async function destroy(deployment: Deployment, options: DestroyOptions, log: (line: string) => void): Promise<void> {
+  const configRoot = String(deployment.globals.node_config_directory);
+  const images = new Map<string, Set<string>>();
+  for (const service of [...deployment.desired.services].reverse()) {
+    for (const container of [...service.containers, ...(options.includeData ? service.dataContainers : [])]) {
+      const { engine, connection } = deployment.hosts.get(container.host)!;
+      log(`${container.host}: removing ${container.name}`);
+      await engine.remove(container.name);
+      if (container.kind === 'service') await connection.remove(container.configDir);
+      if (!images.has(container.host)) images.set(container.host, new Set());
+      images.get(container.host)!.add(container.spec.image);
+    }
+  }
+  for (const host of deployment.desired.hosts) {
+    const { engine, connection } = deployment.hosts.get(host)!;
+    // Leftover one-shot containers of an interrupted bootstrap.
+    for (const leftover of await engine.listByLabel('org.kolla-ts.bootstrap')) await engine.remove(leftover.name);
+    if (options.includeData) {
+      for (const volume of namedVolumes(deployment, host)) {
+        log(`${host}: removing volume ${volume}`);
+        await engine.removeVolume(volume);
+      }
+      await connection.remove(`${configRoot}/.kolla-ts`);
+    }
+    if (options.includeImages) {
+      for (const image of images.get(host) ?? []) {
+        log(`${host}: removing image ${image}`);
+        await engine.removeImage(image);
+      }
+    }
+  }
+}
+
+function namedVolumes(deployment: Deployment, host: string): Set<string> {
+  const volumes = new Set<string>();
+  for (const service of deployment.desired.services) {
+    for (const container of [...service.containers, ...service.dataContainers]) {
+      if (container.host !== host) continue;
+      for (const volume of container.definition.volumes) {
+        const source = volume.split(':')[0]!;
+        if (source && !source.startsWith('/')) volumes.add(source);
+      }
+    }
+  }
+  return volumes;
+}
+
+/** Writes admin-openrc.sh (0600) for the real OpenStack client. */
+export function writeAdminOpenrc(deployment: Deployment, configDir: string): string {
+  const file = join(configDir, 'admin-openrc.sh');
+  const quote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`;
+  const lines = [
+    '# Generated by kolla-ts post-deploy. Keep it private: it holds the admin password.',
+    'export OS_PROJECT_DOMAIN_NAME=Default',
+    'export OS_USER_DOMAIN_NAME=Default',
+    'export OS_PROJECT_NAME=admin',
+    'export OS_USERNAME=admin',
+    `export OS_PASSWORD=${quote(deployment.passwords.keystone_admin_password ?? '')}`,
+    `export OS_AUTH_URL=${quote(`http://${deployment.globals.kolla_internal_vip_address}:5000/v3`)}`,
+    'export OS_INTERFACE=internal',
+    'export OS_ENDPOINT_TYPE=internalURL',
+    'export OS_IDENTITY_API_VERSION=3',
+    `export OS_REGION_NAME=${quote(String(deployment.globals.openstack_region_name))}`,
+    'export OS_AUTH_PLUGIN=password',
+    '',
+  ];
+  const temp = `${file}.tmp-${process.pid}`;
+  writeFileSync(temp, lines.join('\n'), { mode: 0o600 });
+  chmodSync(temp, 0o600);
+  renameSync(temp, file);
+  return file;
+}
+

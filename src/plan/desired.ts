@@ -1,0 +1,392 @@
+import { createHash } from 'node:crypto';
+import { templateContext, type HostFacts } from '../config/context.ts';
+import type { Globals } from '../config/globals.ts';
+import { applyOverrides } from '../config/overrides.ts';
+import type { Passwords } from '../config/passwords.ts';
+import type { ConfigRenderer, TemplateContext } from '../config/templates.ts';
+import type { ContainerSpec } from '../engine/containers.ts';
+import { InputError } from '../errors.ts';
+import type { Inventory } from '../inventory/inventory.ts';
+import type { ContainerDef, DataContainerDef, Role, Step } from './roles.ts';
+
+export const LABEL = {
+  managed: 'org.kolla-ts.managed',
+  service: 'org.kolla-ts.service',
+  kind: 'org.kolla-ts.kind',
+  definition: 'org.kolla-ts.definition',
+  definitionHash: 'org.kolla-ts.definition-hash',
+  configHash: 'org.kolla-ts.config-hash',
+  strategy: 'org.kolla-ts.config-strategy',
+} as const;
+
+/** The fields of a container that, when changed, mean a new container. Never secret. */
+export interface ContainerDefinition {
+  image: string;
+  environment: Record<string, string>;
+  volumes: string[];
+  volumes_from: string[];
+  privileged: boolean;
+  network_mode: string;
+  pid_mode: string | null;
+  ipc_mode: string | null;
+  cap_add: string[];
+  user: string | null;
+  healthcheck: string | null;
+}
+
+export interface ConfigFile {
+  name: string;
+  content: string;
+  mode: number;
+}
+
+export interface DesiredContainer {
+  host: string;
+  service: string;
+  name: string;
+  kind: 'service' | 'data';
+  definition: ContainerDefinition;
+  definitionHash: string;
+  spec: ContainerSpec;
+  /** Host directory holding this container's config (mounted read-only). */
+  configDir: string;
+  configFiles: ConfigFile[];
+  configHash: string;
+  strategy: string;
+}
+
+export interface DesiredStep {
+  service: string;
+  index: number;
+  host: string;
+  step: Step;
+  /** Rendered stdin: secret, never logged or shown. */
+  stdin?: string;
+  /** Changes whenever what the step does changes; an unchanged stamp means "already done". */
+  stamp: string;
+  description: string;
+}
+
+export interface DesiredService {
+  role: Role;
+  containers: DesiredContainer[];
+  dataContainers: DesiredContainer[];
+  steps: DesiredStep[];
+}
+
+export interface DesiredState {
+  services: DesiredService[];
+  /** Every host that runs something. */
+  hosts: string[];
+}
+
+export interface DesiredInput {
+  roles: Role[];
+  globals: Globals;
+  passwords: Passwords;
+  inventory: Inventory;
+  facts: ReadonlyMap<string, HostFacts>;
+  renderer: ConfigRenderer;
+  /** The user's config/ directory of overrides. */
+  customDir: string;
+  /** Limit to these services (`--services`); the rest are left alone. */
+  services?: readonly string[];
+}
+
+export function enabledRoles(roles: readonly Role[], globals: Globals): Role[] {
+  return roles.filter((role) => globals[role.enable] === true);
+}
+
+/**
+ * Computes what every host should run, with every config file rendered,
+ * without touching any host. Bad input is found here, before any change.
+ */
+export function computeDesiredState(input: DesiredInput): DesiredState {
+  const { roles, globals, inventory } = input;
+  const enabled = enabledRoles(roles, globals);
+  const enabledNames = new Set(enabled.map((r) => r.service));
+  for (const role of enabled) {
+    for (const needed of role.requires) {
+      if (!enabledNames.has(needed)) {
+        throw new InputError(`${role.service} is enabled but needs ${needed}, which is not enabled (set enable_${needed.replace(/-/g, '_')}: true)`, {
+          file: role.file,
+          key: 'requires',
+        });
+      }
+    }
+  }
+  if (input.services) {
+    for (const name of input.services) {
+      if (!roles.some((r) => r.service === name)) throw new InputError(`--services: unknown service "${name}" (known: ${roles.map((r) => r.service).join(', ')})`);
+      if (!enabledNames.has(name)) throw new InputError(`--services: service "${name}" is not enabled in globals.yml`);
+    }
+  }
+  const selected = enabled.filter((r) => !input.services || input.services.includes(r.service));
+
+  const contexts = new Map<string, TemplateContext>();
+  const contextFor = (host: string): TemplateContext => {
+    let context = contexts.get(host);
+    if (!context) {
+      context = templateContext(globals, input.passwords, inventory, input.facts, host);
+      contexts.set(host, context);
+    }
+    return context;
+  };
+
+  const hosts = new Set<string>();
+  const services = selected.map((role) => {
+    const containers: DesiredContainer[] = [];
+    for (const def of role.containers) {
+      for (const host of hostsFor(inventory, role, def)) {
+        hosts.add(host);
+        containers.push(serviceContainer(input, role, def, host, contextFor(host)));
+      }
+    }
+    const dataContainers: DesiredContainer[] = [];
+    for (const def of role.dataContainers) {
+      for (const host of hostsFor(inventory, role, def)) {
+        hosts.add(host);
+        dataContainers.push(dataContainer(input, role, def, host));
+      }
+    }
+    const steps = role.steps.map((step, index) => desiredStep(input, role, step, index, containers, contextFor));
+    return { role, containers, dataContainers, steps };
+  });
+  return { services, hosts: [...hosts].sort() };
+}
+
+function hostsFor(inventory: Inventory, role: Role, def: ContainerDef | DataContainerDef): string[] {
+  const group = inventory.placement.get(def.name) ?? inventory.placement.get(role.service) ?? def.group ?? role.group;
+  const members = inventory.groups.get(group);
+  if (!members) throw new InputError(`${role.service}: container ${def.name} runs on group "${group}", which the inventory does not define`, { file: inventory.file });
+  if (members.length === 0) throw new InputError(`${role.service} is enabled but group "${group}" (for ${def.name}) has no hosts`, { file: inventory.file, key: `groups.${group}` });
+  return members;
+}
+
+function imageRef(globals: Globals, role: Role, image: string, container: string): string {
+  const registry = String(globals.docker_registry ?? '');
+  const tag = String(globals[`${container}_tag`] ?? globals[`${role.service.replace(/-/g, '_')}_tag`] ?? globals.openstack_tag);
+  return `${registry ? `${registry}/` : ''}${globals.docker_namespace}/${image}:${tag}`;
+}
+
+function serviceContainer(input: DesiredInput, role: Role, def: ContainerDef, host: string, context: TemplateContext): DesiredContainer {
+  const { globals } = input;
+  const configDir = `${globals.node_config_directory}/${def.name}`;
+  const strategy = String(globals.config_strategy);
+  const definition: ContainerDefinition = {
+    image: imageRef(globals, role, def.image, def.name),
+    environment: { KOLLA_CONFIG_STRATEGY: strategy, KOLLA_SERVICE_NAME: def.name, ...def.environment },
+    volumes: [`${configDir}/:/var/lib/kolla/config_files/:ro`, '/etc/localtime:/etc/localtime:ro', ...def.volumes],
+    volumes_from: def.volumes_from,
+    privileged: def.privileged,
+    network_mode: def.network_mode,
+    pid_mode: def.pid_mode ?? null,
+    ipc_mode: def.ipc_mode ?? null,
+    cap_add: def.cap_add,
+    user: def.user ?? null,
+    healthcheck: def.healthcheck ? input.renderer.renderString(def.healthcheck.test, context, `${role.file} (containers.${def.name}.healthcheck.test)`) : null,
+  };
+  const configFiles = def.config.map((file) => {
+    const rendered = input.renderer.renderFile(file.template, context);
+    const { content } = applyOverrides(
+      rendered,
+      { customDir: input.customDir, project: role.service, container: def.name, host, dest: file.dest, ini: file.ini },
+      file.template,
+    );
+    return { name: file.dest, content, mode: 0o600 };
+  });
+  const configHash = hashOf(configFiles.map((f) => [f.name, f.mode, f.content]));
+  const definitionHash = hashOf(definition);
+  return {
+    host,
+    service: role.service,
+    name: def.name,
+    kind: 'service',
+    definition,
+    definitionHash,
+    spec: {
+      name: def.name,
+      image: definition.image,
+      labels: {
+        [LABEL.managed]: 'true',
+        [LABEL.service]: role.service,
+        [LABEL.kind]: 'service',
+        [LABEL.definition]: JSON.stringify(definition),
+        [LABEL.definitionHash]: definitionHash,
+        [LABEL.configHash]: configHash,
+        [LABEL.strategy]: strategy,
+      },
+      environment: definition.environment,
+      volumes: definition.volumes,
+      volumesFrom: definition.volumes_from,
+      privileged: definition.privileged,
+      networkMode: definition.network_mode,
+      ...(def.pid_mode ? { pidMode: def.pid_mode } : {}),
+      ...(def.ipc_mode ? { ipcMode: def.ipc_mode } : {}),
+      capAdd: definition.cap_add,
+      ...(def.user ? { user: def.user } : {}),
+      ...(def.healthcheck && definition.healthcheck
+        ? {
+            healthcheck: {
+              test: definition.healthcheck,
+              interval: def.healthcheck.interval,
+              timeout: def.healthcheck.timeout,
+              retries: def.healthcheck.retries,
+              startPeriod: def.healthcheck.start_period,
+            },
+          }
+        : {}),
+      restart: true,
+    },
+    configDir,
+    configFiles,
+    configHash,
+    strategy,
+  };
+}
+
+function dataContainer(input: DesiredInput, role: Role, def: DataContainerDef, host: string): DesiredContainer {
+  const definition: ContainerDefinition = {
+    image: imageRef(input.globals, role, def.image, def.name),
+    environment: {},
+    volumes: def.volumes,
+    volumes_from: [],
+    privileged: false,
+    network_mode: 'none',
+    pid_mode: null,
+    ipc_mode: null,
+    cap_add: [],
+    user: null,
+    healthcheck: null,
+  };
+  const definitionHash = hashOf(definition);
+  return {
+    host,
+    service: role.service,
+    name: def.name,
+    kind: 'data',
+    definition,
+    definitionHash,
+    spec: {
+      name: def.name,
+      image: definition.image,
+      labels: {
+        [LABEL.managed]: 'true',
+        [LABEL.service]: role.service,
+        [LABEL.kind]: 'data',
+        [LABEL.definition]: JSON.stringify(definition),
+        [LABEL.definitionHash]: definitionHash,
+      },
+      environment: {},
+      volumes: def.volumes,
+      volumesFrom: [],
+      privileged: false,
+      networkMode: 'none',
+      capAdd: [],
+      // A data container only holds volumes: created, never started.
+      command: ['true'],
+      restart: false,
+    },
+    configDir: '',
+    configFiles: [],
+    configHash: '',
+    strategy: '',
+  };
+}
+
+function desiredStep(
+  input: DesiredInput,
+  role: Role,
+  step: Step,
+  index: number,
+  containers: readonly DesiredContainer[],
+  contextFor: (host: string) => TemplateContext,
+): DesiredStep {
+  const toolboxHost = (): string => {
+    const toolbox = input.roles.find((r) => r.containers.some((c) => c.name === 'kolla_toolbox'));
+    const def = toolbox?.containers.find((c) => c.name === 'kolla_toolbox');
+    if (!toolbox || !def || input.globals[toolbox.enable] !== true) {
+      throw new InputError(`${role.service}: a ${step.kind} step needs kolla_toolbox, which is not enabled`, { file: role.file, key: `steps.${index}` });
+    }
+    return hostsFor(input.inventory, toolbox, def)[0]!;
+  };
+  const firstHostOf = (name: string): DesiredContainer => containers.find((c) => c.name === name)!;
+  const where = `${role.file} (steps.${index}.${step.kind})`;
+  switch (step.kind) {
+    case 'database': {
+      const host = toolboxHost();
+      if (!(step.password in input.passwords)) throw new InputError(`no password "${step.password}" in passwords.yml`, { file: role.file, key: `steps.${index}.database.password` });
+      const secret = input.passwords[step.password]!;
+      return { service: role.service, index, host, step, stamp: hashOf([step, secret]), description: `database ${step.name} and user ${step.user}` };
+    }
+    case 'register': {
+      const host = toolboxHost();
+      const spec = renderDeep(step.spec, (text) => input.renderer.renderString(text, contextFor(host), where));
+      const stdin = JSON.stringify(resolvePasswords(spec, input.passwords, role, index));
+      return { service: role.service, index, host, step, stdin, stamp: hashOf([step, stdin]), description: `register ${describeRegister(step.spec)}` };
+    }
+    case 'bootstrap': {
+      const container = firstHostOf(step.container);
+      return {
+        service: role.service,
+        index,
+        host: container.host,
+        step,
+        stamp: hashOf([step, container.definitionHash, container.configHash]),
+        description: `bootstrap ${step.container} (one-shot)`,
+      };
+    }
+    case 'start': {
+      const first = firstHostOf(step.containers[0]!);
+      return { service: role.service, index, host: first.host, step, stamp: '', description: `start ${step.containers.join(', ')}` };
+    }
+    case 'exec': {
+      const container = firstHostOf(step.container);
+      const stdin = step.stdin !== undefined ? input.renderer.renderString(step.stdin, contextFor(container.host), where) : undefined;
+      return {
+        service: role.service,
+        index,
+        host: container.host,
+        step,
+        ...(stdin !== undefined ? { stdin } : {}),
+        stamp: hashOf([step, container.definitionHash, container.configHash, stdin ?? '']),
+        description: `exec in ${step.container}: ${step.command.join(' ').slice(0, 80)}`,
+      };
+    }
+  }
+}
+
+function describeRegister(spec: Record<string, unknown>): string {
+  const services = Array.isArray(spec.services) ? spec.services.map((s) => (s as { name?: string }).name).join(', ') : '';
+  return services ? `service ${services}` : 'catalog entries';
+}
+
+/** Register specs name passwords by key (`password: glance_keystone_password`); the value goes only to stdin. */
+function resolvePasswords(spec: unknown, passwords: Passwords, role: Role, index: number): unknown {
+  if (!spec || typeof spec !== 'object') return spec;
+  if (Array.isArray(spec)) return spec.map((item) => resolvePasswords(item, passwords, role, index));
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(spec)) {
+    if (key === 'password' && typeof value === 'string') {
+      if (!(value in passwords)) throw new InputError(`no password "${value}" in passwords.yml`, { file: role.file, key: `steps.${index}.register` });
+      result[key] = passwords[value];
+    } else {
+      result[key] = resolvePasswords(value, passwords, role, index);
+    }
+  }
+  return result;
+}
+
+function renderDeep(value: unknown, render: (text: string) => string): Record<string, unknown> {
+  const walk = (item: unknown): unknown => {
+    if (typeof item === 'string') return render(item);
+    if (Array.isArray(item)) return item.map(walk);
+    if (item && typeof item === 'object') return Object.fromEntries(Object.entries(item).map(([k, v]) => [k, walk(v)]));
+    return item;
+  };
+  return walk(value) as Record<string, unknown>;
+}
+
+export function hashOf(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 32);
+}

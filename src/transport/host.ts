@@ -1,0 +1,24 @@
+import type Docker from 'dockerode';
+
+/**
+ * Everything the deployer does to a host goes through this: files (written
+ * atomically) and the host's Docker engine. One connection per host, kept
+ * open for the whole command.
+ */
+export interface HostConnection {
+  readonly name: string;
+  /** A Docker API client bound to this host's engine. */
+  readonly docker: Docker;
+  /** The file's content, or null when it does not exist. */
+  readFile(path: string): Promise<Buffer | null>;
+  /** Writes through a temp file in the same directory and a rename: no reader sees half a file. */
+  writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void>;
+  ensureDir(path: string, mode: number): Promise<void>;
+  /** Names in a directory, or [] when it does not exist. */
+  listDir(path: string): Promise<string[]>;
+  /** Removes a file or a directory tree; absent is fine. */
+  remove(path: string): Promise<void>;
+  /** The first IPv4 address of a network interface, or undefined. */
+  interfaceAddress(name: string): Promise<string | undefined>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,59 @@
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+import type { HostConnection } from './host.ts';
+
+/** The deploy host itself: files through the local file system, the engine through its socket. */
+export class LocalHost implements HostConnection {
+  readonly docker: Docker;
+
+  constructor(
+    readonly name: string,
+    socketPath = '/var/run/docker.sock',
+  ) {
+    this.docker = new Docker({ socketPath });
+  }
+
+  async readFile(path: string): Promise<Buffer | null> {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  async writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void> {
+    const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+    // Created with its final mode, so a secret is never readable by others even for a moment.
+    await writeFile(temp, content, { mode });
+    await chmod(temp, mode);
+    await rename(temp, path);
+  }
+
+  async ensureDir(path: string, mode: number): Promise<void> {
+    await mkdir(path, { recursive: true, mode });
+    await chmod(path, mode);
+  }
+
+  async listDir(path: string): Promise<string[]> {
+    try {
+      return await readdir(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  async remove(path: string): Promise<void> {
+    await rm(path, { recursive: true, force: true });
+  }
+
+  async interfaceAddress(name: string): Promise<string | undefined> {
+    return networkInterfaces()[name]?.find((address) => address.family === 'IPv4')?.address;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,151 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { homedir } from 'node:os';
+import { basename, dirname } from 'node:path';
+import type { Duplex } from 'node:stream';
+import Docker from 'dockerode';
+import { Client, type SFTPWrapper } from 'ssh2';
+import { InputError } from '../errors.ts';
+import type { HostSpec } from '../inventory/inventory.ts';
+import type { HostConnection } from './host.ts';
+
+type SshSpec = Extract<HostSpec, { connection: 'ssh' }>;
+
+/**
+ * A host over one persistent SSH connection: SFTP for files, and the
+ * remote Docker socket forwarded per HTTP connection (no new SSH session
+ * per API call, unlike dockerode's own ssh transport).
+ */
+export class SshHost implements HostConnection {
+  readonly docker: Docker;
+
+  private constructor(
+    readonly name: string,
+    private readonly client: Client,
+    private readonly sftp: SFTPWrapper,
+  ) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const forward = (_options: unknown, done: (error: Error | null, socket?: Duplex) => void): void => {
+      client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (error, stream) => (error ? done(error) : done(null, stream as unknown as Duplex)));
+    };
+    (agent as unknown as { createConnection: typeof forward }).createConnection = forward;
+    this.docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
+  }
+
+  static async connect(spec: SshSpec): Promise<SshHost> {
+    const knownHostsFile = expandHome(spec.knownHosts ?? '~/.ssh/known_hosts');
+    const trusted = knownKeys(knownHostsFile, spec.address, spec.port);
+    if (trusted.size === 0) {
+      throw new InputError(`no host key for ${spec.address} in ${knownHostsFile}; add it (ssh-keyscan) after checking its fingerprint`, { file: knownHostsFile });
+    }
+    const keyFile = expandHome(spec.keyFile ?? '~/.ssh/id_ed25519');
+    let privateKey: Buffer;
+    try {
+      privateKey = readFileSync(keyFile);
+    } catch {
+      throw new InputError(`cannot read SSH key ${keyFile} for host ${spec.name}`, { file: keyFile });
+    }
+    const client = new Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.once('error', reject);
+      client.connect({
+        host: spec.address,
+        port: spec.port,
+        username: spec.user,
+        privateKey,
+        readyTimeout: 20_000,
+        keepaliveInterval: 15_000,
+        // ssh2 accepts any key unless told otherwise: compare with known_hosts.
+        hostVerifier: (key: Buffer) => trusted.has(createHash('sha256').update(key).digest('base64')),
+      });
+    });
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((error, session) => (error ? reject(error) : resolve(session))));
+    return new SshHost(spec.name, client, sftp);
+  }
+
+  readFile(path: string): Promise<Buffer | null> {
+    return new Promise((resolve, reject) => {
+      this.sftp.readFile(path, (error: (Error & { code?: number }) | null | undefined, data: Buffer) => {
+        if (error) return error.code === 2 ? resolve(null) : reject(error);
+        resolve(data);
+      });
+    });
+  }
+
+  async writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void> {
+    const temp = `${dirname(path)}/.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`;
+    await new Promise<void>((resolve, reject) => this.sftp.writeFile(temp, content, { mode }, (error) => (error ? reject(error) : resolve())));
+    await new Promise<void>((resolve, reject) => this.sftp.chmod(temp, mode, (error) => (error ? reject(error) : resolve())));
+    // posix-rename replaces the target atomically; plain SFTP rename refuses an existing target.
+    await new Promise<void>((resolve, reject) => this.sftp.ext_openssh_rename(temp, path, (error) => (error ? reject(error) : resolve())));
+  }
+
+  async ensureDir(path: string, mode: number): Promise<void> {
+    await this.run(`mkdir -p -m ${mode.toString(8)} -- ${quote(path)} && chmod ${mode.toString(8)} -- ${quote(path)}`);
+  }
+
+  async listDir(path: string): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      this.sftp.readdir(path, (error: (Error & { code?: number }) | undefined, list) => {
+        if (error) return error.code === 2 ? resolve([]) : reject(error);
+        resolve(list.map((entry) => entry.filename));
+      });
+    });
+  }
+
+  async remove(path: string): Promise<void> {
+    await this.run(`rm -rf -- ${quote(path)}`);
+  }
+
+  async interfaceAddress(name: string): Promise<string | undefined> {
+    const output = await this.run(`ip -4 -o addr show dev ${quote(name)} 2>/dev/null || true`);
+    return /inet (\d+\.\d+\.\d+\.\d+)/.exec(output)?.[1];
+  }
+
+  async close(): Promise<void> {
+    this.sftp.end();
+    this.client.end();
+  }
+
+  /** Runs a fixed command (never with secrets: they would show in the remote process list). */
+  private run(command: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (error, stream) => {
+        if (error) return reject(error);
+        let output = '';
+        let errors = '';
+        stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        stream.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+        stream.on('close', (code: number) => (code === 0 ? resolve(output) : reject(new Error(`${command}: exit ${code}: ${errors.trim()}`))));
+      });
+    });
+  }
+}
+
+function quote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function expandHome(path: string): string {
+  return path.startsWith('~/') ? `${homedir()}${path.slice(1)}` : path;
+}
+
+/** SHA-256 fingerprints (base64) of the keys known_hosts lists for a host (plain or [host]:port entries). */
+function knownKeys(file: string, address: string, port: number): Set<string> {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return new Set();
+  }
+  const names = port === 22 ? [address, `[${address}]:22`] : [`[${address}]:${port}`];
+  const keys = new Set<string>();
+  for (const line of text.split('\n')) {
+    const [hosts, , key] = line.trim().split(/\s+/);
+    if (!hosts || !key || hosts.startsWith('#') || hosts.startsWith('|')) continue;
+    if (hosts.split(',').some((h) => names.includes(h))) keys.add(createHash('sha256').update(Buffer.from(key, 'base64')).digest('base64'));
+  }
+  return keys;
+}
