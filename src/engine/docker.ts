@@ -68,7 +68,8 @@ export class DockerodeImageEngine implements ImageEngine {
   }
 
   async push(ref: string, log: LogSink): Promise<void> {
-    const stream = await this.docker.getImage(ref).push({});
+    // The engine wants an X-Registry-Auth header even for a registry without auth.
+    const stream = await this.docker.getImage(ref).push({ authconfig: registryAuth(ref) } as Docker.ImagePushOptions);
     await followStream(this.docker, stream, log);
   }
 
@@ -81,6 +82,17 @@ export class DockerodeImageEngine implements ImageEngine {
     const stream = await this.docker.importImage(tarball, { repo, tag });
     await followStream(this.docker, stream, () => {});
   }
+}
+
+/**
+ * Credentials come from the environment only (never flags: they would show
+ * in the process list): KOLLA_TS_REGISTRY_USERNAME, KOLLA_TS_REGISTRY_PASSWORD.
+ */
+function registryAuth(ref: string): Record<string, string> {
+  const username = process.env.KOLLA_TS_REGISTRY_USERNAME;
+  const password = process.env.KOLLA_TS_REGISTRY_PASSWORD;
+  if (!username || !password) return {};
+  return { username, password, serveraddress: ref.split('/')[0]! };
 }
 
 /**

@@ -1,0 +1,203 @@
+/**
+ * The build against a real Docker engine and a real registry: the keystone
+ * chain from images/, pushed, run with config.json in both strategies.
+ * Needs dockerd and a registry (scripts/engine-up.sh starts both).
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { PassThrough } from 'node:stream';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILD_KEY_LABEL } from '../../src/build/key.ts';
+import { RegistryClient } from '../../src/engine/registry.ts';
+import { runCli, REGISTRY, requireEngine } from '../helpers/environment.ts';
+
+const docker = new Docker();
+const NAMESPACE = 'kolla';
+const TAG = 'zed';
+const CHAIN = ['base', 'keystone', 'keystone-base', 'openstack-base'];
+const ref = (name: string): string => `${REGISTRY}/${NAMESPACE}/${name}:${TAG}`;
+
+interface Summary {
+  built: string[];
+  failed: { name: string; status: string }[];
+  skipped: { name: string }[];
+  unmatched: string[];
+}
+
+const work = mkdtempSync(join(tmpdir(), 'kolla-ts-build-it-'));
+const common = ['--registry', REGISTRY, '--namespace', NAMESPACE, '--tag', TAG, '--logs-dir', join(work, 'logs'), '--threads', '2'];
+
+async function build(extra: string[], name: string): Promise<{ code: number; summary: Summary; output: string }> {
+  const summaryFile = join(work, `${name}.json`);
+  const result = await runCli(['build', '^keystone$', ...common, '--summary-json', summaryFile, ...extra]);
+  return { code: result.code, summary: JSON.parse(readFileSync(summaryFile, 'utf8')) as Summary, output: result.stdout + result.stderr };
+}
+
+function buildSections(): number {
+  return CHAIN.reduce((count, name) => {
+    try {
+      return count + (readFileSync(join(work, 'logs', `${name}.log`), 'utf8').match(/^--- build /gm)?.length ?? 0);
+    } catch {
+      return count;
+    }
+  }, 0);
+}
+
+async function imageId(name: string): Promise<string> {
+  return (await docker.getImage(ref(name)).inspect()).Id;
+}
+
+describe('kolla-ts build on a real engine', () => {
+  beforeAll(async () => {
+    await requireEngine();
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('builds the keystone chain with its ancestors and pushes it', { timeout: 30 * 60_000 }, async () => {
+    const first = await build(['--push', '--retries', '1'], 'first');
+    expect(first.code, first.output).toBe(0);
+    expect([...first.summary.built, ...first.summary.skipped.map((s) => s.name)].sort()).toEqual(CHAIN);
+    expect(first.summary.failed).toEqual([]);
+    expect(first.summary.unmatched).toContain('nova-compute');
+    const registry = new RegistryClient(REGISTRY);
+    for (const name of CHAIN) {
+      const local = (await docker.getImage(ref(name)).inspect()).Config.Labels[BUILD_KEY_LABEL];
+      expect(local, name).toMatch(/^sha256:/);
+      expect((await registry.imageLabels(`${NAMESPACE}/${name}`, TAG))?.[BUILD_KEY_LABEL], name).toBe(local);
+    }
+  });
+
+  it('rebuilds only the leaf whose Dockerfile changed, then nothing when nothing changed', { timeout: 20 * 60_000 }, async () => {
+    const parentsBefore = await Promise.all(['base', 'openstack-base', 'keystone-base'].map(imageId));
+    const override = join(work, 'leaf.yml');
+    writeFileSync(override, `keystone:\n  blocks:\n    footer: "LABEL test.marker=${Date.now()}"\n`);
+    const changed = await build(['--template-override', override], 'leaf');
+    expect(changed.code, changed.output).toBe(0);
+    expect(changed.summary.built).toEqual(['keystone']);
+    expect(changed.summary.skipped.map((s) => s.name).sort()).toEqual(['base', 'keystone-base', 'openstack-base']);
+
+    // Without the override the key is the one pushed before: taken from the registry, not rebuilt.
+    const back = await build([], 'back');
+    expect(back.code, back.output).toBe(0);
+    expect(back.summary.built).toEqual([]);
+    expect(back.summary.skipped.find((s) => s.name === 'keystone')).toEqual({ name: 'keystone', reason: 'up to date (build key present in the registry)' });
+
+    const keystoneBefore = await imageId('keystone');
+    const buildsBefore = buildSections();
+    const again = await build([], 'again');
+    expect(again.code, again.output).toBe(0);
+    expect(again.summary.built).toEqual([]);
+    expect(again.summary.skipped).toHaveLength(4);
+    expect(await imageId('keystone')).toBe(keystoneBefore);
+    expect(await Promise.all(['base', 'openstack-base', 'keystone-base'].map(imageId))).toEqual(parentsBefore);
+    // No docker build ran: no image log got a new build section.
+    expect(buildSections()).toBe(buildsBefore);
+  });
+
+  it('marks descendants of a failed image parent_error and exits non-zero', { timeout: 10 * 60_000 }, async () => {
+    const override = join(work, 'broken.yml');
+    writeFileSync(override, 'keystone-base:\n  blocks:\n    header: "RUN echo this step fails && false"\n');
+    const broken = await build(['--template-override', override], 'broken');
+    expect(broken.code).toBe(4);
+    expect(broken.summary.failed).toEqual([
+      { name: 'keystone', status: 'parent_error', reason: 'parent keystone-base failed' },
+      expect.objectContaining({ name: 'keystone-base', status: 'error' }),
+    ]);
+    expect(broken.summary.skipped.map((s) => s.name).sort()).toEqual(['base', 'openstack-base']);
+    expect(readFileSync(join(work, 'logs', 'keystone-base.log'), 'utf8')).toContain('this step fails');
+  });
+
+  it('says which regex matched nothing and exits 2', async () => {
+    const result = await runCli(['build', 'no-such-image', ...common]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('regex "no-such-image" matches no image');
+  });
+
+  describe('the start contract in the built image', () => {
+    const configDir = join(work, 'config');
+    const containers: string[] = [];
+
+    const run = async (strategy: string): Promise<Docker.Container> => {
+      const name = `kolla-ts-it-${strategy.toLowerCase()}-${process.pid}`;
+      containers.push(name);
+      const container = await docker.createContainer({
+        name,
+        Image: ref('keystone'),
+        Env: [`KOLLA_CONFIG_STRATEGY=${strategy}`],
+        HostConfig: { Binds: [`${configDir}:/var/lib/kolla/config_files:ro`], NetworkMode: 'none' },
+      });
+      await container.start();
+      return container;
+    };
+    const exec = async (container: Docker.Container, cmd: string[], user = 'root'): Promise<{ code: number; output: string }> => {
+      const execution = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, User: user });
+      const stream = await execution.start({});
+      const chunks: Buffer[] = [];
+      const sink = new PassThrough();
+      sink.on('data', (c: Buffer) => chunks.push(c));
+      docker.modem.demuxStream(stream, sink, sink);
+      await new Promise((resolve) => stream.on('end', resolve));
+      return { code: (await execution.inspect()).ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
+    };
+    const setSource = (text: string): void => {
+      writeFileSync(join(configDir, 'test.conf'), text);
+      chmodSync(join(configDir, 'test.conf'), 0o600);
+    };
+    const waitForFile = async (container: Docker.Container, expected: string): Promise<string> => {
+      let content = '';
+      for (let i = 0; i < 30; i++) {
+        content = (await exec(container, ['cat', '/etc/keystone/test.conf'])).output;
+        if (content.includes(expected)) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      return content;
+    };
+
+    beforeAll(() => {
+      mkdirSync(configDir, { recursive: true });
+      writeFileSync(
+        join(configDir, 'config.json'),
+        JSON.stringify({
+          command: 'sleep infinity',
+          config_files: [{ source: '/var/lib/kolla/config_files/test.conf', dest: '/etc/keystone/test.conf', owner: 'keystone', perm: '0600' }],
+        }),
+      );
+    });
+    afterAll(async () => {
+      for (const name of containers) await docker.getContainer(name).remove({ force: true }).catch(() => {});
+    });
+
+    it('COPY_ALWAYS copies again on restart; the check mode catches a changed file', { timeout: 120_000 }, async () => {
+      setSource('version = 1\n');
+      const container = await run('COPY_ALWAYS');
+      expect(await waitForFile(container, 'version = 1')).toContain('version = 1');
+      const stat = await exec(container, ['stat', '-c', '%U %a', '/etc/keystone/test.conf']);
+      expect(stat.output.trim()).toBe('keystone 600');
+      expect((await exec(container, ['kolla_set_configs', '--check'])).code).toBe(0);
+
+      setSource('version = 2\n');
+      await container.restart({ t: 1 });
+      expect(await waitForFile(container, 'version = 2')).toContain('version = 2');
+
+      await exec(container, ['sh', '-c', 'echo tampered > /etc/keystone/test.conf']);
+      const check = await exec(container, ['kolla_set_configs', '--check']);
+      expect(check.code).toBe(1);
+      expect(check.output).toContain('/etc/keystone/test.conf');
+      expect(check.output).not.toContain('tampered');
+    });
+
+    it('COPY_ONCE keeps the first copy across a restart', { timeout: 120_000 }, async () => {
+      setSource('version = 1\n');
+      const container = await run('COPY_ONCE');
+      expect(await waitForFile(container, 'version = 1')).toContain('version = 1');
+      setSource('version = 2\n');
+      await container.restart({ t: 1 });
+      await new Promise((r) => setTimeout(r, 2000));
+      expect((await container.inspect()).State.Running).toBe(true);
+      expect((await exec(container, ['cat', '/etc/keystone/test.conf'])).output).toContain('version = 1');
+    });
+  });
+});
+
