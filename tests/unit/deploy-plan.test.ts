@@ -1,0 +1,286 @@
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadGlobals } from '../../src/config/globals.ts';
+import { generatePasswords, loadPasswords } from '../../src/config/passwords.ts';
+import { ConfigRenderer } from '../../src/config/templates.ts';
+import type { ContainerState } from '../../src/engine/containers.ts';
+import { InputError } from '../../src/errors.ts';
+import { loadInventory } from '../../src/inventory/inventory.ts';
+import { computeDesiredState, LABEL, type DesiredContainer, type DesiredState } from '../../src/plan/desired.ts';
+import { diffState, isEmptyPlan, stepId, type ObservedHost } from '../../src/plan/diff.ts';
+import { loadRoles } from '../../src/plan/roles.ts';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'deploy');
+const roles = loadRoles(join(FIXTURES, 'roles'));
+const schemaInput = {
+  services: roles.map((r) => ({ name: r.service, enabledByDefault: true })),
+  containers: roles.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
+};
+
+function tempFile(name: string, text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'kolla-ts-unit-')), name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const INVENTORY = 'hosts:\n  node1: {connection: local}\n  node2: {connection: local}\ngroups:\n  control: [node1, node2]\n  compute: [node2]\n';
+const PASSWORDS = { database_password: 'db-secret-1', web_database_password: 'web-secret-2', web_keystone_password: 'ks-secret-3', rabbitmq_password: 'rabbit-secret-4' };
+
+function desired(globalsText = '', customDir?: string): DesiredState {
+  const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-etc-'));
+  const globalsFile = join(configDir, 'globals.yml');
+  writeFileSync(globalsFile, `kolla_internal_vip_address: 10.0.0.10\ndocker_registry: registry.example:4000\n${globalsText}`);
+  const { values } = loadGlobals(globalsFile, configDir, schemaInput);
+  const inventory = loadInventory(tempFile('inventory.yml', INVENTORY));
+  return computeDesiredState({
+    roles,
+    globals: values,
+    passwords: PASSWORDS,
+    inventory,
+    facts: new Map([
+      ['node1', { apiAddress: '10.0.0.1' }],
+      ['node2', { apiAddress: '10.0.0.2' }],
+    ]),
+    renderer: new ConfigRenderer(join(FIXTURES, 'config-templates')),
+    customDir: customDir ?? join(configDir, 'config'),
+  });
+}
+
+function container(state: DesiredState, name: string, host = 'node1'): DesiredContainer {
+  return state.services.flatMap((s) => [...s.containers, ...s.dataContainers]).find((c) => c.name === name && c.host === host)!;
+}
+
+/** What a host looks like right after a deploy of `state`. */
+function deployed(state: DesiredState): Map<string, ObservedHost> {
+  const hosts = new Map<string, ObservedHost>();
+  for (const host of state.hosts) hosts.set(host, { containers: new Map(), configFiles: new Map(), stepStamps: {} });
+  for (const service of state.services) {
+    for (const c of [...service.containers, ...service.dataContainers]) {
+      const running: ContainerState = {
+        id: c.name,
+        name: c.name,
+        image: c.spec.image,
+        labels: c.spec.labels,
+        running: c.kind === 'service',
+        status: c.kind === 'service' ? 'running' : 'created',
+        exitCode: 0,
+        startedAt: '',
+        createdAt: '',
+      };
+      hosts.get(c.host)!.containers.set(c.name, running);
+      if (c.kind === 'service') hosts.get(c.host)!.configFiles.set(c.name, new Map(c.configFiles.map((f) => [f.name, f.content])));
+    }
+    for (const step of service.steps) hosts.get(step.host)!.stepStamps[stepId(step)] = step.stamp;
+  }
+  return hosts;
+}
+
+describe('globals.yml', () => {
+  it('names the line of an unknown key and the key it was probably meant to be', () => {
+    const file = tempFile('globals.yml', 'kolla_internal_vip_address: 10.0.0.10\nnova_compute_virt_tpye: qemu\n');
+    expect(() => loadGlobals(file, '/etc/kolla', schemaInput)).toThrow(`${file}:2 (key nova_compute_virt_tpye): unknown key "nova_compute_virt_tpye" (did you mean "nova_compute_virt_type"?)`);
+  });
+
+  it('rejects a value of the wrong kind or outside its choices', () => {
+    const bad = tempFile('globals.yml', 'enable_web: maybe\n');
+    expect(() => loadGlobals(bad, '/etc/kolla', schemaInput)).toThrow(/globals.yml:1 \(key enable_web\): expected true or false/);
+    const strategy = tempFile('globals.yml', '\nconfig_strategy: COPY_SOMETIMES\n');
+    expect(() => loadGlobals(strategy, '/etc/kolla', schemaInput)).toThrow(/:2 \(key config_strategy\): must be one of COPY_ALWAYS, COPY_ONCE/);
+  });
+
+  it('derives tags: container tag from service tag from openstack_tag', () => {
+    const file = tempFile('globals.yml', 'openstack_tag: zed-1\nweb_tag: zed-2\n');
+    const { values } = loadGlobals(file, '/etc/kolla', schemaInput);
+    expect(values.db_tag).toBe('zed-1');
+    expect(values.web_api_tag).toBe('zed-2');
+    expect(values.api_interface).toBe('eth0');
+  });
+});
+
+describe('inventory', () => {
+  it('names an undefined host in a group with its line', () => {
+    const file = tempFile('inventory.yml', 'hosts:\n  node1: {connection: local}\ngroups:\n  control: [node1, node9]\n');
+    expect(() => loadInventory(file)).toThrow(`${file}:4 (key groups.control.1): host "node9" is not defined under "hosts"`);
+  });
+
+  it('rejects moving a service to a group that does not exist', () => {
+    const file = tempFile('inventory.yml', `${INVENTORY}services:\n  web: frontend\n`);
+    expect(() => loadInventory(file)).toThrow(/:8 \(key services.web\): group "frontend" does not exist/);
+  });
+});
+
+describe('passwords', () => {
+  it('genpwd fills what is missing, keeps what is set, and writes mode 0600', () => {
+    const file = tempFile('passwords.yml', 'database_password: kept-value\nweb_database_password:\n');
+    const { added } = generatePasswords(file, ['database_password', 'web_database_password', 'web_keystone_password']);
+    expect(added).toEqual(['web_database_password', 'web_keystone_password']);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const passwords = loadPasswords(file, ['database_password', 'web_keystone_password']);
+    expect(passwords.database_password).toBe('kept-value');
+    expect(passwords.web_keystone_password).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it('names a missing password without printing any value', () => {
+    const file = tempFile('passwords.yml', 'database_password: s3cret-value\n');
+    let message = '';
+    try {
+      loadPasswords(file, ['database_password', 'web_keystone_password']);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('web_keystone_password');
+    expect(message).not.toContain('s3cret-value');
+  });
+});
+
+describe('desired state', () => {
+  it('places containers by group, names images with registry and per-container tag', () => {
+    const state = desired('web_api_tag: zed-9\n');
+    expect(state.hosts).toEqual(['node1', 'node2']);
+    expect(container(state, 'web_api', 'node2').definition.image).toBe('registry.example:4000/kolla/web-api:zed-9');
+    expect(container(state, 'db').definition.image).toBe('registry.example:4000/kolla/mariadb:zed');
+    expect(container(state, 'web_api').definition.healthcheck).toBe('healthcheck_curl http://10.0.0.1:8080');
+    expect(container(state, 'web_api', 'node2').definition.healthcheck).toBe('healthcheck_curl http://10.0.0.2:8080');
+  });
+
+  it('keeps secrets out of environment, labels and the definition; config files are 0600', () => {
+    const web = container(desired(), 'web_api');
+    const visible = JSON.stringify([web.spec.environment, web.spec.labels, web.definition, web.spec.volumes]);
+    for (const secret of Object.values(PASSWORDS)) expect(visible).not.toContain(secret);
+    expect(web.configFiles.find((f) => f.name === 'web.conf')!.content).toContain('web-secret-2');
+    expect(web.configFiles.every((f) => f.mode === 0o600)).toBe(true);
+  });
+
+  it('puts register passwords only into the step stdin', () => {
+    const step = desired().services.find((s) => s.role.service === 'web')!.steps.find((s) => s.step.kind === 'register')!;
+    expect(JSON.parse(step.stdin!)).toMatchObject({ users: [{ name: 'web', password: 'ks-secret-3' }], endpoints: [{ url: 'http://10.0.0.10:8080' }] });
+    expect(step.description).not.toContain('ks-secret-3');
+  });
+
+  it('merges INI overrides in precedence order and replaces non-INI files whole', () => {
+    const custom = mkdtempSync(join(tmpdir(), 'kolla-ts-custom-'));
+    mkdirSync(join(custom, 'web', 'web_api'), { recursive: true });
+    mkdirSync(join(custom, 'web', 'node2'), { recursive: true });
+    writeFileSync(join(custom, 'global.conf'), '[DEFAULT]\ndebug = True\nlevel = global\n');
+    writeFileSync(join(custom, 'web.conf'), '[DEFAULT]\nlevel = project\n');
+    writeFileSync(join(custom, 'web', 'web.conf'), '[DEFAULT]\nlevel = file\n[extra]\nkey = 1\n');
+    writeFileSync(join(custom, 'web', 'web_api', 'web.conf'), '[DEFAULT]\nlevel = container\n');
+    writeFileSync(join(custom, 'web', 'node2', 'web.conf'), '[DEFAULT]\nlevel = host\n');
+    writeFileSync(join(custom, 'web', 'policy.yaml'), '"default": "role:member"\n');
+    const state = desired('', custom);
+    const node1 = container(state, 'web_api').configFiles.find((f) => f.name === 'web.conf')!.content;
+    const node2 = container(state, 'web_api', 'node2').configFiles.find((f) => f.name === 'web.conf')!.content;
+    expect(node1).toContain('debug = True');
+    expect(node1).toContain('level = container');
+    expect(node1).toContain('[extra]\nkey = 1');
+    expect(node1).toContain('connection = mysql+pymysql://web:web-secret-2@10.0.0.10:3306/web');
+    expect(node2).toContain('level = host');
+    expect(container(state, 'web_api').configFiles.find((f) => f.name === 'policy.yaml')!.content).toBe('"default": "role:member"\n');
+  });
+
+  it('names the template and line of an undefined variable', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kolla-ts-tpl-'));
+    mkdirSync(join(dir, 'web'));
+    writeFileSync(join(dir, 'web', 'web.conf.hbs'), '[DEFAULT]\n\nvalue = {{no_such_value}}\n');
+    writeFileSync(join(dir, 'web', 'policy.yaml.hbs'), '');
+    const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-etc-'));
+    writeFileSync(join(configDir, 'globals.yml'), 'kolla_internal_vip_address: 10.0.0.10\n');
+    const run = () =>
+      computeDesiredState({
+        roles,
+        globals: loadGlobals(join(configDir, 'globals.yml'), configDir, schemaInput).values,
+        passwords: PASSWORDS,
+        inventory: loadInventory(tempFile('inventory.yml', INVENTORY)),
+        facts: new Map([
+          ['node1', { apiAddress: '10.0.0.1' }],
+          ['node2', { apiAddress: '10.0.0.2' }],
+        ]),
+        renderer: new ConfigRenderer(dir),
+        customDir: join(configDir, 'config'),
+      });
+    expect(run).toThrow(`${join(dir, 'web', 'web.conf.hbs')}:3 (key no_such_value): variable "no_such_value" is not defined`);
+  });
+
+  it('refuses a service enabled without what it needs', () => {
+    expect(() => desired('enable_db: false\n')).toThrow(InputError);
+    expect(() => desired('enable_db: false\n')).toThrow(/web is enabled but needs db, which is not enabled \(set enable_db: true\)/);
+  });
+});
+
+describe('plan', () => {
+  it('creates everything on empty hosts and runs every step', () => {
+    const state = desired();
+    const empty = new Map(state.hosts.map((h) => [h, { containers: new Map(), configFiles: new Map(), stepStamps: {} } as ObservedHost]));
+    const plan = diffState(state, empty, { runSteps: true });
+    const actions = plan.services.flatMap((s) => s.containers.map((c) => `${c.host}/${c.container}:${c.action}`));
+    expect(actions).toContain('node1/db:create');
+    expect(actions).toContain('node2/web_api:create');
+    expect(plan.services.find((s) => s.service === 'web')!.steps.every((s) => s.run)).toBe(true);
+    expect(plan.services.find((s) => s.service === 'web')!.files.map((f) => f.path)).toContain('/etc/kolla/web_api/web.conf');
+  });
+
+  it('is empty when nothing changed', () => {
+    const state = desired();
+    expect(isEmptyPlan(diffState(state, deployed(state), { runSteps: true }))).toBe(true);
+  });
+
+  it('restarts under COPY_ALWAYS and recreates under COPY_ONCE when only config changed', () => {
+    const before = desired('config_strategy: COPY_ONCE\n');
+    const observed = deployed(before);
+    const after = desired('config_strategy: COPY_ONCE\n', (() => {
+      const custom = mkdtempSync(join(tmpdir(), 'kolla-ts-custom-'));
+      writeFileSync(join(custom, 'web.conf'), '[DEFAULT]\ndebug = True\n');
+      return custom;
+    })());
+    const plan = diffState(after, observed, { runSteps: true });
+    const web = plan.services.find((s) => s.service === 'web')!;
+    expect(web.containers.filter((c) => c.container === 'web_api').map((c) => [c.action, c.reasons])).toEqual([
+      ['recreate', ['config changed under COPY_ONCE']],
+      ['recreate', ['config changed under COPY_ONCE']],
+    ]);
+    expect(plan.services.find((s) => s.service === 'db')!.containers.every((c) => c.action === 'none')).toBe(true);
+
+    const always = desired();
+    const alwaysAfter = desired('', (() => {
+      const custom = mkdtempSync(join(tmpdir(), 'kolla-ts-custom-'));
+      mkdirSync(join(custom, 'web', 'node2'), { recursive: true });
+      writeFileSync(join(custom, 'web', 'node2', 'web.conf'), '[DEFAULT]\ndebug = True\n');
+      return custom;
+    })());
+    const onlyNode2 = diffState(alwaysAfter, deployed(always), { runSteps: true }).services.find((s) => s.service === 'web')!;
+    expect(onlyNode2.containers.map((c) => `${c.host}:${c.action}`)).toEqual(['node1:none', 'node2:restart']);
+    expect(onlyNode2.files.map((f) => `${f.host}:${f.path}`)).toEqual(['node2:/etc/kolla/web_api/web.conf']);
+  });
+
+  it('recreates on a changed definition and says which field changed', () => {
+    const before = desired();
+    const plan = diffState(desired('web_tag: zed-2\n'), deployed(before), { runSteps: true });
+    const web = plan.services.find((s) => s.service === 'web')!.containers[0]!;
+    expect(web).toMatchObject({ action: 'recreate', reasons: ['image changed'] });
+  });
+
+  it('never replaces a data container, and starts a stopped one', () => {
+    const before = desired();
+    const observed = deployed(before);
+    const keep = observed.get('node1')!.containers.get('db_keep')!;
+    observed.get('node1')!.containers.set('db_keep', { ...keep, labels: { ...keep.labels, [LABEL.definitionHash]: 'older' } });
+    const db = observed.get('node1')!.containers.get('db')!;
+    observed.get('node1')!.containers.set('db', { ...db, running: false, status: 'exited' });
+    const plan = diffState(before, observed, { runSteps: true }).services.find((s) => s.service === 'db')!;
+    expect(plan.containers.find((c) => c.container === 'db_keep' && c.host === 'node1')).toMatchObject({ action: 'none', reasons: ['definition differs; data containers are never replaced'] });
+    expect(plan.containers.find((c) => c.container === 'db' && c.host === 'node1')).toMatchObject({ action: 'start' });
+  });
+
+  it('reruns a step whose inputs changed, and no step under reconfigure', () => {
+    const state = desired();
+    const register = state.services.find((s) => s.role.service === 'web')!.steps.find((s) => s.step.kind === 'register')!;
+    const observed = deployed(state);
+    observed.get(register.host)!.stepStamps[stepId(register)] = 'stamp of an earlier catalog';
+    const plan = diffState(state, observed, { runSteps: true }).services.find((s) => s.service === 'web')!;
+    expect(plan.steps.filter((s) => s.run).map((s) => s.description)).toEqual(['register service web']);
+    expect(diffState(state, observed, { runSteps: false }).services.every((s) => s.steps.every((st) => !st.run))).toBe(true);
+  });
+});
+
