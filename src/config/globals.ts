@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { errorAt, isPlainObject, readYaml, type LocatedYaml } from '../util/yaml.ts';
 
 export type GlobalValue = string | boolean | number;
@@ -30,6 +31,8 @@ const BASE_KEYS: Record<string, KeySpec> = {
   node_config_directory: { kind: 'string', default: '/etc/kolla' },
   node_custom_config: { kind: 'string' },
   health_timeout: { kind: 'number', default: 300 },
+  // Worker processes per API service; kolla-ansible's default: the CPU count, at most 5.
+  openstack_service_workers: { kind: 'number', default: Math.min(cpus().length, 5) },
 };
 
 export interface GlobalsSchemaInput {
