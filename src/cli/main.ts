@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { exitCodeFor, KollaError } from '../errors.ts';
+import { DeployStepError, exitCodeFor, KollaError } from '../errors.ts';
 import { registerBuild } from './build-command.ts';
 import { registerDeployCommands } from './deploy-commands.ts';
 
@@ -21,6 +21,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof KollaError) console.error(`kolla-ts: error: ${error.message}`);
+    if (error instanceof DeployStepError && error.logTail) {
+      console.error(`--- last lines of ${error.container}'s log on ${error.host} ---\n${error.logTail}\n---`);
+    }
     else console.error(`kolla-ts: internal error:`, error);
     return exitCodeFor(error);
   }

@@ -2,7 +2,7 @@ import type { ContainerEngine, ContainerSpec } from '../engine/containers.ts';
 import { DeployStepError } from '../errors.ts';
 import type { DesiredContainer, DesiredService, DesiredStep } from '../plan/desired.ts';
 import { stepId, type ContainerAction, type Plan, type ServicePlan } from '../plan/diff.ts';
-import { stepStampsPath } from '../plan/observe.ts';
+import { appliedConfigPath, stepStampsPath, updateStateFile } from '../plan/observe.ts';
 import type { Deployment } from './session.ts';
 
 export interface ApplyReporter {
@@ -74,7 +74,7 @@ async function applyService(deployment: Deployment, service: DesiredService, pla
     await Promise.all(
       targets.map(async (container) => {
         const action = plan.containers.find((c) => c.host === container.host && c.container === container.name)!;
-        await updateContainer(deployment, container, action);
+        await updateContainer(deployment, container, action, configRoot);
       }),
     );
     await Promise.all(targets.map((container) => waitHealthy(deployment, container)));
@@ -123,7 +123,7 @@ async function ensureImage(engine: ContainerEngine, container: DesiredContainer,
   }
 }
 
-async function updateContainer(deployment: Deployment, container: DesiredContainer, action: ContainerAction): Promise<void> {
+async function updateContainer(deployment: Deployment, container: DesiredContainer, action: ContainerAction, configRoot: string): Promise<void> {
   const engine = deployment.hosts.get(container.host)!.engine;
   const step = `${action.action} (${action.reasons.join('; ') || 'up to date'})`;
   await guard(deployment, container.host, container.name, step, async () => {
@@ -138,11 +138,16 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
         await engine.create(container.spec);
         await engine.start(container.name);
         break;
-      case 'restart':
+      case 'restart': {
         await engine.restart(container.name, STOP_TIMEOUT_SECONDS);
-        // The config hash label must follow the config the container now runs with.
-        await relabel(engine, container);
+        // Labels are fixed at creation: remember the config this container now runs with.
+        const restarted = await engine.inspect(container.name);
+        if (restarted) {
+          const { connection } = deployment.hosts.get(container.host)!;
+          await updateStateFile(connection, configRoot, appliedConfigPath(configRoot), container.name, { id: restarted.id, configHash: container.configHash });
+        }
         break;
+      }
       case 'start':
         await engine.start(container.name);
         break;
@@ -150,21 +155,6 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
         break;
     }
   });
-}
-
-/**
- * Labels cannot change on a live container, so a restart under COPY_ALWAYS
- * would leave a stale config hash. Recreating keeps labels true; it costs
- * the same as a restart for these services and keeps volumes.
- */
-async function relabel(engine: ContainerEngine, container: DesiredContainer): Promise<void> {
-  const current = await engine.inspect(container.name);
-  if (current && current.labels['org.kolla-ts.config-hash'] !== container.configHash) {
-    await engine.stop(container.name, STOP_TIMEOUT_SECONDS);
-    await engine.remove(container.name);
-    await engine.create(container.spec);
-    await engine.start(container.name);
-  }
 }
 
 async function waitHealthy(deployment: Deployment, container: DesiredContainer): Promise<void> {
@@ -254,18 +244,7 @@ function tail(text: string, lines = 30): string {
 }
 
 async function recordStamp(deployment: Deployment, step: DesiredStep, configRoot: string): Promise<void> {
-  const { connection } = deployment.hosts.get(step.host)!;
-  const path = stepStampsPath(configRoot);
-  const current = await connection.readFile(path);
-  let stamps: Record<string, string> = {};
-  try {
-    stamps = current ? (JSON.parse(current.toString('utf8')) as Record<string, string>) : {};
-  } catch {
-    stamps = {};
-  }
-  stamps[stepId(step)] = step.stamp;
-  await connection.ensureDir(`${configRoot}/.kolla-ts`, 0o700);
-  await connection.writeFileAtomic(path, JSON.stringify(stamps, null, 2), 0o600);
+  await updateStateFile(deployment.hosts.get(step.host)!.connection, configRoot, stepStampsPath(configRoot), stepId(step), step.stamp);
 }
 
 function databaseSql(database: string, user: string, password: string): string {

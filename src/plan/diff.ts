@@ -8,6 +8,12 @@ export interface ObservedHost {
   configFiles: Map<string, Map<string, string>>;
   /** Stamps of steps already done, by step id. */
   stepStamps: Record<string, string>;
+  /**
+   * Config a container was restarted with since its creation (labels are
+   * fixed at creation): container name → {id, configHash}. Counts only for
+   * the container id it names.
+   */
+  appliedConfig: Record<string, { id: string; configHash: string }>;
 }
 
 export type ContainerActionKind = 'create' | 'recreate' | 'restart' | 'start' | 'none';
@@ -91,7 +97,9 @@ function containerAction(container: DesiredContainer, host: ObservedHost): Conta
   if (current.labels[LABEL.definitionHash] !== container.definitionHash) {
     return { ...base, action: 'recreate', reasons: changedFields(current.labels[LABEL.definition], container.definition) };
   }
-  if (current.labels[LABEL.configHash] !== container.configHash) {
+  const applied = host.appliedConfig[container.name];
+  const runningConfig = applied && applied.id === current.id ? applied.configHash : current.labels[LABEL.configHash];
+  if (runningConfig !== container.configHash) {
     return container.strategy === 'COPY_ONCE'
       ? { ...base, action: 'recreate', reasons: ['config changed under COPY_ONCE'] }
       : { ...base, action: 'restart', reasons: ['config changed under COPY_ALWAYS'] };

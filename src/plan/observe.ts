@@ -7,6 +7,27 @@ export function stepStampsPath(configRoot: string): string {
   return `${configRoot}/.kolla-ts/steps.json`;
 }
 
+export function appliedConfigPath(configRoot: string): string {
+  return `${configRoot}/.kolla-ts/applied-config.json`;
+}
+
+/** A small JSON state file of ours on a host; absent or unreadable means empty. */
+export async function readStateFile<T>(connection: HostConnection, path: string): Promise<Record<string, T>> {
+  const content = await connection.readFile(path);
+  try {
+    return content ? (JSON.parse(content.toString('utf8')) as Record<string, T>) : {};
+  } catch {
+    return {};
+  }
+}
+
+export async function updateStateFile<T>(connection: HostConnection, configRoot: string, path: string, key: string, value: T): Promise<void> {
+  const state = await readStateFile<T>(connection, path);
+  state[key] = value;
+  await connection.ensureDir(`${configRoot}/.kolla-ts`, 0o700);
+  await connection.writeFileAtomic(path, JSON.stringify(state, null, 2), 0o600);
+}
+
 /** Reads what each host has: one container listing, the config files we manage, and step stamps. */
 export async function observeHosts(
   desired: DesiredState,
@@ -31,14 +52,11 @@ export async function observeHosts(
           configFiles.set(container.name, files);
         }),
       );
-      const stampsFile = await connection.readFile(stepStampsPath(configRoot));
-      let stepStamps: Record<string, string> = {};
-      try {
-        stepStamps = stampsFile ? (JSON.parse(stampsFile.toString('utf8')) as Record<string, string>) : {};
-      } catch {
-        stepStamps = {};
-      }
-      observed.set(name, { containers, configFiles, stepStamps });
+      const [stepStamps, appliedConfig] = await Promise.all([
+        readStateFile<string>(connection, stepStampsPath(configRoot)),
+        readStateFile<{ id: string; configHash: string }>(connection, appliedConfigPath(configRoot)),
+      ]);
+      observed.set(name, { containers, configFiles, stepStamps, appliedConfig });
     }),
   );
   return observed;

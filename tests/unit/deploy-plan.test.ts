@@ -55,7 +55,7 @@ function container(state: DesiredState, name: string, host = 'node1'): DesiredCo
 /** What a host looks like right after a deploy of `state`. */
 function deployed(state: DesiredState): Map<string, ObservedHost> {
   const hosts = new Map<string, ObservedHost>();
-  for (const host of state.hosts) hosts.set(host, { containers: new Map(), configFiles: new Map(), stepStamps: {} });
+  for (const host of state.hosts) hosts.set(host, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {} });
   for (const service of state.services) {
     for (const c of [...service.containers, ...service.dataContainers]) {
       const running: ContainerState = {
@@ -212,7 +212,7 @@ describe('desired state', () => {
 describe('plan', () => {
   it('creates everything on empty hosts and runs every step', () => {
     const state = desired();
-    const empty = new Map(state.hosts.map((h) => [h, { containers: new Map(), configFiles: new Map(), stepStamps: {} } as ObservedHost]));
+    const empty = new Map(state.hosts.map((h) => [h, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {} } as ObservedHost]));
     const plan = diffState(state, empty, { runSteps: true });
     const actions = plan.services.flatMap((s) => s.containers.map((c) => `${c.host}/${c.container}:${c.action}`));
     expect(actions).toContain('node1/db:create');
@@ -252,6 +252,21 @@ describe('plan', () => {
     const onlyNode2 = diffState(alwaysAfter, deployed(always), { runSteps: true }).services.find((s) => s.service === 'web')!;
     expect(onlyNode2.containers.map((c) => `${c.host}:${c.action}`)).toEqual(['node1:none', 'node2:restart']);
     expect(onlyNode2.files.map((f) => `${f.host}:${f.path}`)).toEqual(['node2:/etc/kolla/web_api/web.conf']);
+  });
+
+  it('counts the config a container was restarted with, for that container only', () => {
+    const before = desired();
+    const custom = mkdtempSync(join(tmpdir(), 'kolla-ts-custom-'));
+    writeFileSync(join(custom, 'web.conf'), '[DEFAULT]\ndebug = True\n');
+    const after = desired('', custom);
+    const observed = deployed(before);
+    const node1 = observed.get('node1')!;
+    node1.configFiles.set('web_api', new Map(container(after, 'web_api').configFiles.map((f) => [f.name, f.content])));
+    node1.appliedConfig.web_api = { id: node1.containers.get('web_api')!.id, configHash: container(after, 'web_api').configHash };
+    const web = () => diffState(after, observed, { runSteps: true }).services.find((s) => s.service === 'web')!.containers;
+    expect(web().map((c) => `${c.host}:${c.action}`)).toEqual(['node1:none', 'node2:restart']);
+    node1.appliedConfig.web_api = { id: 'an older container', configHash: container(after, 'web_api').configHash };
+    expect(web().map((c) => `${c.host}:${c.action}`)).toEqual(['node1:restart', 'node2:restart']);
   });
 
   it('recreates on a changed definition and says which field changed', () => {

@@ -1,0 +1,252 @@
+/**
+ * End to end on this machine: build every image, deploy the all-in-one
+ * cloud, drive it with the real OpenStack client, then show idempotency,
+ * override handling, bad input and recovery from a failed step.
+ * Needs root, dockerd and the registry (scripts/engine-up.sh), and
+ * python3-openstackclient; .ci/run provides all of them.
+ */
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT, REGISTRY, requireEngine, runCli } from '../helpers/environment.ts';
+
+const run = promisify(execFile);
+const docker = new Docker();
+const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-etc-'));
+const inventory = join(PROJECT_ROOT, 'inventory', 'all-in-one.yml');
+const deployArgs = ['-i', inventory, '--configdir', configDir];
+const log = (line: string): void => console.log(`  | ${line}`);
+
+let openstackEnv: Record<string, string> = {};
+
+async function openstack(...args: string[]): Promise<unknown> {
+  const { stdout } = await run('openstack', [...args, '-f', 'json'], { env: { ...process.env, ...openstackEnv }, maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout);
+}
+
+async function kollaTs(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const result = await runCli(args, { onLine: log });
+  return result;
+}
+
+/** Container id and start time of every managed container. */
+async function containerSnapshot(): Promise<Map<string, string>> {
+  const list = await docker.listContainers({ all: true, filters: { label: ['org.kolla-ts.managed=true'] } });
+  const snapshot = new Map<string, string>();
+  for (const c of list) {
+    const info = await docker.getContainer(c.Id).inspect();
+    snapshot.set(info.Name.slice(1), `${info.Id}@${info.State.StartedAt}`);
+  }
+  return snapshot;
+}
+
+function changedContainers(before: Map<string, string>, after: Map<string, string>): string[] {
+  return [...after.keys()].filter((name) => before.get(name) !== after.get(name)).sort();
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, seconds: number): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+}
+
+describe('all-in-one cloud', () => {
+  beforeAll(async () => {
+    await requireEngine();
+    await run('bash', [join(PROJECT_ROOT, 'scripts', 'provider-interface.sh'), 'kolla-ext0']);
+    copyFileSync(join(PROJECT_ROOT, 'inventory', 'globals.all-in-one.yml'), join(configDir, 'globals.yml'));
+  });
+
+  it('builds every image of the default profile and pushes it', { timeout: 40 * 60_000 }, async () => {
+    const result = await kollaTs(['build', '--profile', 'default', '--registry', REGISTRY, '--push', '--threads', '2', '--retries', '1', '--logs-dir', join(configDir, 'build-logs')]);
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+  });
+
+  it('generates passwords with mode 0600 and keeps them on a second run', async () => {
+    expect((await kollaTs(['genpwd', '--configdir', configDir])).code).toBe(0);
+    const file = join(configDir, 'passwords.yml');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const first = readFileSync(file, 'utf8');
+    expect((await kollaTs(['genpwd', '--configdir', configDir])).code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(first);
+  });
+
+  it('deploys the cloud and every container becomes healthy', { timeout: 40 * 60_000 }, async () => {
+    const plan = await kollaTs(['plan', ...deployArgs, '--json']);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(JSON.parse(plan.stdout).services.map((s: { service: string }) => s.service)).toEqual(
+      expect.arrayContaining(['mariadb', 'rabbitmq', 'keystone', 'glance', 'placement', 'nova', 'neutron']),
+    );
+    const result = await kollaTs(['deploy', ...deployArgs]);
+    expect(result.code, result.stderr.slice(-4000)).toBe(0);
+    const check = await kollaTs(['check', ...deployArgs]);
+    expect(check.code, check.stderr).toBe(0);
+
+    const openrc = await kollaTs(['post-deploy', ...deployArgs]);
+    expect(openrc.code).toBe(0);
+    const file = join(configDir, 'admin-openrc.sh');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    openstackEnv = Object.fromEntries(
+      [...readFileSync(file, 'utf8').matchAll(/^export (\w+)='?([^'\n]*)'?$/gm)].map((m) => [m[1]!, m[2]!]),
+    );
+  });
+
+  it('keeps secrets out of container environments, commands and labels', async () => {
+    const passwords = readFileSync(join(configDir, 'passwords.yml'), 'utf8')
+      .split('\n')
+      .map((line) => line.split(': ')[1]?.trim())
+      .filter((v): v is string => Boolean(v && v.length >= 16));
+    const list = await docker.listContainers({ all: true, filters: { label: ['org.kolla-ts.managed=true'] } });
+    for (const c of list) {
+      const info = await docker.getContainer(c.Id).inspect();
+      const visible = JSON.stringify([info.Config.Env, info.Config.Cmd, info.Config.Entrypoint, info.Config.Labels, info.Args]);
+      for (const secret of passwords) expect(visible, info.Name).not.toContain(secret);
+    }
+    const confMode = statSync('/etc/kolla/keystone/keystone.conf').mode & 0o777;
+    expect(confMode).toBe(0o600);
+  });
+
+  it('answers the real OpenStack client and boots a server', { timeout: 20 * 60_000 }, async () => {
+    const token = (await openstack('token', 'issue')) as { id: string };
+    expect(token.id.length).toBeGreaterThan(20);
+    const catalog = (await openstack('catalog', 'list')) as { Type: string }[];
+    expect(catalog.map((c) => c.Type).sort()).toEqual(expect.arrayContaining(['compute', 'identity', 'image', 'network', 'placement']));
+
+    const services = await waitFor(
+      'nova services up',
+      async () => {
+        const list = (await openstack('compute', 'service', 'list')) as { Binary: string; State: string }[];
+        const up = new Set(list.filter((s) => s.State === 'up').map((s) => s.Binary));
+        return ['nova-conductor', 'nova-scheduler', 'nova-compute'].every((b) => up.has(b)) ? list : undefined;
+      },
+      300,
+    );
+    expect(services.length).toBeGreaterThanOrEqual(3);
+    await waitFor(
+      'network agents alive',
+      async () => {
+        const agents = (await openstack('network', 'agent', 'list')) as { 'Agent Type': string; Alive: boolean | string }[];
+        const alive = agents.filter((a) => a.Alive === true || a.Alive === ':-)').map((a) => a['Agent Type']);
+        return ['Linux bridge agent', 'DHCP agent', 'L3 agent', 'Metadata agent'].every((t) => alive.includes(t)) ? agents : undefined;
+      },
+      300,
+    );
+
+    const imageFile = join(configDir, 'tiny.img');
+    writeFileSync(imageFile, Buffer.alloc(1024 * 1024));
+    const image = (await openstack('image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', imageFile, '--public', 'e2e-tiny')) as { id: string };
+    await waitFor('image active', async () => ((await openstack('image', 'show', image.id)) as { status: string }).status === 'active' || undefined, 120);
+
+    await openstack('flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', 'e2e-tiny');
+    await openstack('network', 'create', '--provider-network-type', 'flat', '--provider-physical-network', 'physnet1', 'e2e-net');
+    await openstack('subnet', 'create', '--network', 'e2e-net', '--subnet-range', '192.0.2.0/26', '--gateway', 'none', 'e2e-subnet');
+    const server = (await openstack('server', 'create', '--image', 'e2e-tiny', '--flavor', 'e2e-tiny', '--network', 'e2e-net', 'e2e-server')) as { id: string };
+    const active = await waitFor(
+      'server ACTIVE',
+      async () => {
+        const shown = (await openstack('server', 'show', server.id)) as { status: string; addresses: unknown; fault?: unknown };
+        if (shown.status === 'ERROR') throw new Error(`server went to ERROR: ${JSON.stringify(shown.fault)}`);
+        return shown.status === 'ACTIVE' ? shown : undefined;
+      },
+      600,
+    );
+    expect(JSON.stringify(active.addresses)).toMatch(/192\.0\.2\.\d+/);
+  });
+
+  it('deploys again with nothing changed: empty plan, nothing restarted', { timeout: 10 * 60_000 }, async () => {
+    const before = await containerSnapshot();
+    const plan = await kollaTs(['plan', ...deployArgs]);
+    expect(plan.stdout).toContain('Nothing to do');
+    const result = await kollaTs(['deploy', ...deployArgs]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('Nothing to do');
+    expect(changedContainers(before, await containerSnapshot())).toEqual([]);
+  });
+
+  it('restarts only the containers whose config an override changes', { timeout: 10 * 60_000 }, async () => {
+    mkdirSync(join(configDir, 'config'), { recursive: true });
+    writeFileSync(join(configDir, 'config', 'glance.conf'), '[DEFAULT]\ndebug = True\n');
+    const plan = await kollaTs(['plan', ...deployArgs, '--json']);
+    const actions = (JSON.parse(plan.stdout) as { services: { containers: { container: string; action: string; reasons: string[] }[] }[] }).services
+      .flatMap((s) => s.containers)
+      .filter((c) => c.action !== 'none');
+    expect(actions).toEqual([{ host: 'localhost', service: 'glance', container: 'glance_api', kind: 'service', action: 'restart', reasons: ['config changed under COPY_ALWAYS'] }]);
+    const before = await containerSnapshot();
+    const result = await kollaTs(['deploy', ...deployArgs]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(changedContainers(before, await containerSnapshot())).toEqual(['glance_api']);
+    expect(readFileSync('/etc/kolla/glance_api/glance-api.conf', 'utf8')).toMatch(/debug = True/);
+  });
+
+  it('recreates instead of restarting under COPY_ONCE', { timeout: 10 * 60_000 }, async () => {
+    const globalsFile = join(configDir, 'globals.yml');
+    const copyAlways = readFileSync(globalsFile, 'utf8');
+    writeFileSync(globalsFile, copyAlways.replace(/^config_strategy: .*$/m, 'config_strategy: COPY_ONCE'));
+    // Switching strategy changes a container's environment, so it is recreated; here only glance's.
+    const switched = await kollaTs(['deploy', ...deployArgs, '--services', 'glance']);
+    expect(switched.code, switched.stderr).toBe(0);
+    writeFileSync(join(configDir, 'config', 'glance.conf'), '[DEFAULT]\ndebug = False\n');
+    const plan = await kollaTs(['plan', ...deployArgs, '--services', 'glance']);
+    expect(plan.stdout).toContain('glance_api: recreate (config changed under COPY_ONCE)');
+    const before = await containerSnapshot();
+    const result = await kollaTs(['deploy', ...deployArgs, '--services', 'glance']);
+    expect(result.code, result.stderr).toBe(0);
+    const after = await containerSnapshot();
+    expect(changedContainers(before, after)).toEqual(['glance_api']);
+    expect(before.get('glance_api')!.split('@')[0]).not.toBe(after.get('glance_api')!.split('@')[0]);
+    writeFileSync(globalsFile, copyAlways);
+    expect((await kollaTs(['deploy', ...deployArgs, '--services', 'glance'])).code).toBe(0);
+  });
+
+  it('rejects bad input naming file, line and key, and changes nothing', { timeout: 5 * 60_000 }, async () => {
+    const globalsFile = join(configDir, 'globals.yml');
+    const good = readFileSync(globalsFile, 'utf8');
+    const before = await containerSnapshot();
+    writeFileSync(globalsFile, `${good}nova_compute_virt_tpye: qemu\n`);
+    const typo = await kollaTs(['deploy', ...deployArgs]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(new RegExp(`${globalsFile}:\\d+ \\(key nova_compute_virt_tpye\\): unknown key "nova_compute_virt_tpye" \\(did you mean "nova_compute_virt_type"\\?\\)`));
+    writeFileSync(globalsFile, `${good}enable_keystone: false\n`);
+    const needs = await kollaTs(['deploy', ...deployArgs]);
+    expect(needs.code).toBe(2);
+    expect(needs.stderr).toMatch(/needs keystone, which is not enabled/);
+    writeFileSync(globalsFile, good);
+    const passwordsFile = join(configDir, 'passwords.yml');
+    const passwords = readFileSync(passwordsFile, 'utf8');
+    writeFileSync(passwordsFile, passwords.replace(/^nova_keystone_password: .*$/m, 'nova_keystone_password:'));
+    const missing = await kollaTs(['deploy', ...deployArgs]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('nova_keystone_password');
+    writeFileSync(passwordsFile, passwords);
+    expect(changedContainers(before, await containerSnapshot())).toEqual([]);
+  });
+
+  it('reports a failed step with host, container, step and log tail; a deploy after the fix completes', { timeout: 15 * 60_000 }, async () => {
+    mkdirSync(join(configDir, 'config', 'glance'), { recursive: true });
+    const breaking = join(configDir, 'config', 'glance', 'glance-api.conf');
+    writeFileSync(breaking, '[DEFAULT]\nbind_port = not-a-port\n');
+    const globalsFile = join(configDir, 'globals.yml');
+    writeFileSync(globalsFile, `${readFileSync(globalsFile, 'utf8')}\nhealth_timeout: 90\n`);
+    const failed = await kollaTs(['deploy', ...deployArgs]);
+    expect(failed.code).toBe(5);
+    expect(failed.stderr).toMatch(/localhost: glance_api: wait for health failed/);
+    expect(failed.stderr).toMatch(/bind_port/);
+    rmSync(breaking);
+    const fixed = await kollaTs(['deploy', ...deployArgs]);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect((await kollaTs(['check', ...deployArgs])).code).toBe(0);
+  });
+});
