@@ -16,7 +16,9 @@ import { PROJECT_ROOT, REGISTRY, requireEngine, runCli } from '../helpers/enviro
 
 const run = promisify(execFile);
 const docker = new Docker();
-const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-etc-'));
+// One config dir across runs: a rerun finds the passwords the cloud was deployed with.
+const configDir = process.env.KOLLA_TS_E2E_CONFIGDIR ?? '/var/lib/kolla-ts-host/e2e-etc';
+const runId = Date.now().toString(36);
 const inventory = join(PROJECT_ROOT, 'inventory', 'all-in-one.yml');
 const deployArgs = ['-i', inventory, '--configdir', configDir];
 const log = (line: string): void => console.log(`  | ${line}`);
@@ -67,6 +69,8 @@ describe('all-in-one cloud', () => {
   beforeAll(async () => {
     await requireEngine();
     await run('bash', [join(PROJECT_ROOT, 'scripts', 'provider-interface.sh'), 'kolla-ext0']);
+    mkdirSync(configDir, { recursive: true, mode: 0o700 });
+    rmSync(join(configDir, 'config'), { recursive: true, force: true });
     copyFileSync(join(PROJECT_ROOT, 'inventory', 'globals.all-in-one.yml'), join(configDir, 'globals.yml'));
   });
 
@@ -145,15 +149,15 @@ describe('all-in-one cloud', () => {
       300,
     );
 
-    const imageFile = join(configDir, 'tiny.img');
+    const imageFile = join(mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-')), 'tiny.img');
     writeFileSync(imageFile, Buffer.alloc(1024 * 1024));
-    const image = (await openstack('image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', imageFile, '--public', 'e2e-tiny')) as { id: string };
+    const image = (await openstack('image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', imageFile, '--public', `e2e-tiny-${runId}`)) as { id: string };
     await waitFor('image active', async () => ((await openstack('image', 'show', image.id)) as { status: string }).status === 'active' || undefined, 120);
 
-    await openstack('flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', 'e2e-tiny');
-    await openstack('network', 'create', '--provider-network-type', 'flat', '--provider-physical-network', 'physnet1', 'e2e-net');
-    await openstack('subnet', 'create', '--network', 'e2e-net', '--subnet-range', '192.0.2.0/26', '--gateway', 'none', 'e2e-subnet');
-    const server = (await openstack('server', 'create', '--image', 'e2e-tiny', '--flavor', 'e2e-tiny', '--network', 'e2e-net', 'e2e-server')) as { id: string };
+    await openstack('flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', `e2e-tiny-${runId}`);
+    await openstack('network', 'create', '--provider-network-type', 'flat', '--provider-physical-network', 'physnet1', `e2e-net-${runId}`);
+    await openstack('subnet', 'create', '--network', `e2e-net-${runId}`, '--subnet-range', '198.51.100.0/26', '--gateway', 'none', `e2e-subnet-${runId}`);
+    const server = (await openstack('server', 'create', '--image', image.id, '--flavor', `e2e-tiny-${runId}`, '--network', `e2e-net-${runId}`, `e2e-server-${runId}`)) as { id: string };
     const active = await waitFor(
       'server ACTIVE',
       async () => {
@@ -163,7 +167,7 @@ describe('all-in-one cloud', () => {
       },
       600,
     );
-    expect(JSON.stringify(active.addresses)).toMatch(/192\.0\.2\.\d+/);
+    expect(JSON.stringify(active.addresses)).toMatch(/198\.51\.100\.\d+/);
   });
 
   it('deploys again with nothing changed: empty plan, nothing restarted', { timeout: 10 * 60_000 }, async () => {
