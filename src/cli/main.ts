@@ -20,11 +20,14 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof KollaError) console.error(`kolla-ts: error: ${error.message}`);
+    if (!(error instanceof KollaError)) {
+      console.error('kolla-ts: internal error:', error);
+      return exitCodeFor(error);
+    }
+    console.error(`kolla-ts: error: ${error.message}`);
     if (error instanceof DeployStepError && error.logTail) {
       console.error(`--- last lines of ${error.container}'s log on ${error.host} ---\n${error.logTail}\n---`);
     }
-    else console.error(`kolla-ts: internal error:`, error);
     return exitCodeFor(error);
   }
 }
