@@ -27,7 +27,12 @@ export class SshHost implements HostConnection {
   ) {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
     const forward = (_options: unknown, done: (error: Error | null, socket?: Duplex) => void): void => {
-      client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (error, stream) => (error ? done(error) : done(null, stream as unknown as Duplex)));
+      client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (error, stream) => {
+        if (error) return done(error);
+        // http.Agent treats what it gets as a net.Socket; an SSH channel has no TCP options to set.
+        const socket = Object.assign(stream, { setKeepAlive: () => socket, setNoDelay: () => socket, setTimeout: () => socket, ref: () => socket, unref: () => socket });
+        done(null, socket as unknown as Duplex);
+      });
     };
     (agent as unknown as { createConnection: typeof forward }).createConnection = forward;
     this.docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);

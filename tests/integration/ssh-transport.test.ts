@@ -1,0 +1,133 @@
+/**
+ * The SSH transport against a real sshd on loopback: files written
+ * atomically over SFTP, the remote Docker engine through the one
+ * persistent connection, and host keys verified.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SshHost } from '../../src/transport/ssh.ts';
+import { requireEngine } from '../helpers/environment.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kolla-ts-sshd-'));
+let sshd: ChildProcess | undefined;
+let port = 0;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port: chosen } = server.address() as { port: number };
+      server.close(() => resolve(chosen));
+    });
+  });
+}
+
+function keygen(file: string): void {
+  const result = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file]);
+  if (result.status !== 0) throw new Error(`ssh-keygen failed: ${result.stderr}`);
+}
+
+async function waitForPort(target: number): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(target, '127.0.0.1', () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`sshd did not listen on ${target}`);
+}
+
+const spec = () => ({
+  name: 'ssh-node',
+  connection: 'ssh' as const,
+  address: '127.0.0.1',
+  port,
+  user: 'root',
+  keyFile: join(dir, 'client_key'),
+  knownHosts: join(dir, 'known_hosts'),
+});
+
+describe('SSH transport', () => {
+  beforeAll(async () => {
+    await requireEngine();
+    port = await freePort();
+    keygen(join(dir, 'host_key'));
+    keygen(join(dir, 'client_key'));
+    writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
+    writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${readFileSync(join(dir, 'host_key.pub'), 'utf8')}`);
+    writeFileSync(
+      join(dir, 'sshd_config'),
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${join(dir, 'host_key')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'AllowStreamLocalForwarding yes',
+        'Subsystem sftp internal-sftp',
+      ].join('\n'),
+    );
+    spawnSync('mkdir', ['-p', '/run/sshd']);
+    sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+    await waitForPort(port);
+  });
+
+  afterAll(() => {
+    if (sshd?.pid) process.kill(sshd.pid);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes files atomically with their mode, reads and lists them', async () => {
+    const host = await SshHost.connect(spec());
+    try {
+      const target = join(dir, 'remote', 'etc', 'keystone');
+      await host.ensureDir(target, 0o700);
+      expect(statSync(target).mode & 0o777).toBe(0o700);
+      await host.writeFileAtomic(join(target, 'keystone.conf'), '[DEFAULT]\nfirst = 1\n', 0o600);
+      await host.writeFileAtomic(join(target, 'keystone.conf'), '[DEFAULT]\nsecond = 2\n', 0o600);
+      expect(readFileSync(join(target, 'keystone.conf'), 'utf8')).toBe('[DEFAULT]\nsecond = 2\n');
+      expect(statSync(join(target, 'keystone.conf')).mode & 0o777).toBe(0o600);
+      expect(await host.listDir(target)).toEqual(['keystone.conf']);
+      expect((await host.readFile(join(target, 'keystone.conf')))?.toString()).toContain('second');
+      expect(await host.readFile(join(target, 'absent'))).toBeNull();
+      expect(await host.listDir(join(target, 'absent'))).toEqual([]);
+      expect(await host.interfaceAddress('lo')).toBe('127.0.0.1');
+      await host.remove(join(dir, 'remote'));
+      expect(await host.listDir(target)).toEqual([]);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('reaches the Docker engine through the one connection', async () => {
+    const host = await SshHost.connect(spec());
+    try {
+      const [info, version, containers] = await Promise.all([host.docker.info(), host.docker.version(), host.docker.listContainers({ all: true })]);
+      expect(info.ID).toBeTruthy();
+      expect(version.ApiVersion).toMatch(/^1\.\d+$/);
+      expect(Array.isArray(containers)).toBe(true);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('refuses a host whose key does not match known_hosts', async () => {
+    keygen(join(dir, 'other_key'));
+    writeFileSync(join(dir, 'known_hosts_wrong'), `[127.0.0.1]:${port} ${readFileSync(join(dir, 'other_key.pub'), 'utf8')}`);
+    await expect(SshHost.connect({ ...spec(), knownHosts: join(dir, 'known_hosts_wrong') })).rejects.toThrow();
+    await expect(SshHost.connect({ ...spec(), knownHosts: join(dir, 'nothing_here') })).rejects.toThrow(/no host key for 127.0.0.1/);
+  });
+
+});
