@@ -7,7 +7,7 @@ import type { ConfigRenderer, TemplateContext } from '../config/templates.ts';
 import type { ContainerSpec } from '../engine/containers.ts';
 import { InputError } from '../errors.ts';
 import type { Inventory } from '../inventory/inventory.ts';
-import type { ContainerDef, DataContainerDef, Role, Step } from './roles.ts';
+import type { ContainerDef, DataContainerDef, HealthcheckDef, Role, Step } from './roles.ts';
 
 export const LABEL = {
   managed: 'org.kolla-ts.managed',
@@ -197,6 +197,11 @@ function serviceContainer(input: DesiredInput, role: Role, def: ContainerDef, ho
   });
   const configHash = hashOf(configFiles.map((f) => [f.name, f.mode, f.content]));
   const definitionHash = hashOf(definition);
+  const labels = {
+    ...managedLabels(role.service, 'service', definition, definitionHash),
+    [LABEL.configHash]: configHash,
+    [LABEL.strategy]: strategy,
+  };
   return {
     host,
     service: role.service,
@@ -204,40 +209,7 @@ function serviceContainer(input: DesiredInput, role: Role, def: ContainerDef, ho
     kind: 'service',
     definition,
     definitionHash,
-    spec: {
-      name: def.name,
-      image: definition.image,
-      labels: {
-        [LABEL.managed]: 'true',
-        [LABEL.service]: role.service,
-        [LABEL.kind]: 'service',
-        [LABEL.definition]: JSON.stringify(definition),
-        [LABEL.definitionHash]: definitionHash,
-        [LABEL.configHash]: configHash,
-        [LABEL.strategy]: strategy,
-      },
-      environment: definition.environment,
-      volumes: definition.volumes,
-      volumesFrom: definition.volumes_from,
-      privileged: definition.privileged,
-      networkMode: definition.network_mode,
-      ...(def.pid_mode ? { pidMode: def.pid_mode } : {}),
-      ...(def.ipc_mode ? { ipcMode: def.ipc_mode } : {}),
-      capAdd: definition.cap_add,
-      ...(def.user ? { user: def.user } : {}),
-      ...(def.healthcheck && definition.healthcheck
-        ? {
-            healthcheck: {
-              test: definition.healthcheck,
-              interval: def.healthcheck.interval,
-              timeout: def.healthcheck.timeout,
-              retries: def.healthcheck.retries,
-              startPeriod: def.healthcheck.start_period,
-            },
-          }
-        : {}),
-      restart: true,
-    },
+    spec: containerSpec(def.name, definition, labels, { ...(def.healthcheck ? { timings: def.healthcheck } : {}), restart: true }),
     configDir,
     configFiles,
     configHash,
@@ -267,30 +239,57 @@ function dataContainer(input: DesiredInput, role: Role, def: DataContainerDef, h
     kind: 'data',
     definition,
     definitionHash,
-    spec: {
-      name: def.name,
-      image: definition.image,
-      labels: {
-        [LABEL.managed]: 'true',
-        [LABEL.service]: role.service,
-        [LABEL.kind]: 'data',
-        [LABEL.definition]: JSON.stringify(definition),
-        [LABEL.definitionHash]: definitionHash,
-      },
-      environment: {},
-      volumes: def.volumes,
-      volumesFrom: [],
-      privileged: false,
-      networkMode: 'none',
-      capAdd: [],
-      // A data container only holds volumes: created, never started.
-      command: ['true'],
-      restart: false,
-    },
+    // A data container only holds volumes: created, never started.
+    spec: containerSpec(def.name, definition, managedLabels(role.service, 'data', definition, definitionHash), { restart: false, command: ['true'] }),
     configDir: '',
     configFiles: [],
     configHash: '',
     strategy: '',
+  };
+}
+
+function managedLabels(service: string, kind: 'service' | 'data', definition: ContainerDefinition, definitionHash: string): Record<string, string> {
+  return {
+    [LABEL.managed]: 'true',
+    [LABEL.service]: service,
+    [LABEL.kind]: kind,
+    [LABEL.definition]: JSON.stringify(definition),
+    [LABEL.definitionHash]: definitionHash,
+  };
+}
+
+function containerSpec(
+  name: string,
+  definition: ContainerDefinition,
+  labels: Record<string, string>,
+  options: { timings?: HealthcheckDef; restart: boolean; command?: string[] },
+): ContainerSpec {
+  return {
+    name,
+    image: definition.image,
+    labels,
+    environment: definition.environment,
+    volumes: definition.volumes,
+    volumesFrom: definition.volumes_from,
+    privileged: definition.privileged,
+    networkMode: definition.network_mode,
+    ...(definition.pid_mode ? { pidMode: definition.pid_mode } : {}),
+    ...(definition.ipc_mode ? { ipcMode: definition.ipc_mode } : {}),
+    capAdd: definition.cap_add,
+    ...(definition.user ? { user: definition.user } : {}),
+    ...(options.command ? { command: options.command } : {}),
+    ...(definition.healthcheck && options.timings
+      ? {
+          healthcheck: {
+            test: definition.healthcheck,
+            interval: options.timings.interval,
+            timeout: options.timings.timeout,
+            retries: options.timings.retries,
+            startPeriod: options.timings.start_period,
+          },
+        }
+      : {}),
+    restart: options.restart,
   };
 }
 

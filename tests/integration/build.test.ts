@@ -109,6 +109,12 @@ describe('kolla-ts build on a real engine', () => {
     expect(readFileSync(join(work, 'logs', 'keystone-base.log'), 'utf8')).toContain('this step fails');
   });
 
+  it('names an unreachable registry before building anything', async () => {
+    const result = await runCli(['build', '^base$', '--registry', '127.0.0.1:1', '--push', '--namespace', NAMESPACE, '--tag', TAG]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('registry 127.0.0.1:1 is unreachable');
+  });
+
   it('says which regex matched nothing and exits 2', async () => {
     const result = await runCli(['build', 'no-such-image', ...common]);
     expect(result.code).toBe(2);
