@@ -160,10 +160,15 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
 async function waitHealthy(deployment: Deployment, container: DesiredContainer): Promise<void> {
   const engine = deployment.hosts.get(container.host)!.engine;
   const deadline = Date.now() + Number(deployment.globals.health_timeout) * 1000;
+  let restarts: number | undefined;
   for (;;) {
     const state = await engine.inspect(container.name);
     if (!state) throw await failure(deployment, container.host, container.name, 'wait for health', 'container disappeared');
-    if (!state.running) throw await failure(deployment, container.host, container.name, 'wait for health', `container ${state.status} (exit code ${state.exitCode})`);
+    restarts ??= state.restartCount;
+    // A service that exits is restarted by its policy: one restart is enough to know it does not come up.
+    if (!state.running || state.status === 'restarting' || state.restartCount > restarts) {
+      throw await failure(deployment, container.host, container.name, 'wait for health', `container exited (exit code ${state.exitCode}) and does not stay up`);
+    }
     if (state.health === undefined || state.health === 'healthy') return;
     if (Date.now() > deadline) throw await failure(deployment, container.host, container.name, 'wait for health', `still ${state.health} after ${deployment.globals.health_timeout}s`);
     await new Promise((r) => setTimeout(r, 1000));

@@ -30,6 +30,8 @@ export interface ContainerState {
   status: string;
   health?: string;
   exitCode: number;
+  /** How often the engine restarted it after an exit (restart policy). */
+  restartCount: number;
   startedAt: string;
   createdAt: string;
 }
@@ -240,6 +242,7 @@ function toState(info: Docker.ContainerInspectInfo): ContainerState {
     status: info.State.Status,
     ...(info.State.Health ? { health: info.State.Health.Status } : {}),
     exitCode: info.State.ExitCode,
+    restartCount: info.RestartCount,
     startedAt: info.State.StartedAt,
     createdAt: info.Created,
   };

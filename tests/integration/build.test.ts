@@ -109,6 +109,23 @@ describe('kolla-ts build on a real engine', () => {
     expect(readFileSync(join(work, 'logs', 'keystone-base.log'), 'utf8')).toContain('this step fails');
   });
 
+  it('starts base from a registry image with --base-image, pulling it first', { timeout: 15 * 60_000 }, async () => {
+    const upstream = `${REGISTRY}/library/debian:bookworm`;
+    await docker.getImage('kolla-ts/debian-rootfs:bookworm').tag({ repo: `${REGISTRY}/library/debian`, tag: 'bookworm' });
+    await new Promise<void>((resolve, reject) =>
+      docker.getImage(upstream).push({ authconfig: {} } as Docker.ImagePushOptions, (error, stream) => {
+        if (error || !stream) return reject(error);
+        docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve()));
+      }),
+    );
+    await docker.getImage(upstream).remove();
+    const result = await runCli(['build', '^base$', '--base-image', upstream, '--namespace', 'kolla-ts-it-upstream', '--tag', TAG]);
+    expect(result.code, result.stderr).toBe(0);
+    expect((await docker.getImage(upstream).inspect()).Id).toBeTruthy();
+    const built = await docker.getImage(`kolla-ts-it-upstream/base:${TAG}`).inspect();
+    expect(built.Config.Labels[BUILD_KEY_LABEL]).toMatch(/^sha256:/);
+  });
+
   it('names an unreachable registry before building anything', async () => {
     const result = await runCli(['build', '^base$', '--registry', '127.0.0.1:1', '--push', '--namespace', NAMESPACE, '--tag', TAG]);
     expect(result.code).toBe(3);

@@ -66,6 +66,7 @@ function deployed(state: DesiredState): Map<string, ObservedHost> {
         running: c.kind === 'service',
         status: c.kind === 'service' ? 'running' : 'created',
         exitCode: 0,
+        restartCount: 0,
         startedAt: '',
         createdAt: '',
       };
