@@ -74,9 +74,11 @@ export function registerBuild(program: Command): void {
               progress.finish(name, result.status === 'built' || result.status === 'skipped', result.status + (result.reason ? `: ${result.reason}` : '')),
           },
         });
-      } finally {
-        await progress.close();
+      } catch (error) {
+        await progress.close(true);
+        throw error;
       }
+      await progress.close();
       if (flags.summaryJson) {
         mkdirSync(dirname(resolve(String(flags.summaryJson))), { recursive: true });
         writeFileSync(String(flags.summaryJson), JSON.stringify(summary, null, 2) + '\n');

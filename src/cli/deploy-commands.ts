@@ -66,9 +66,11 @@ export function registerDeployCommands(program: Command): void {
             runSteps,
             reporter: { start: (n, d) => progress.start(n, d), finish: (n, ok, d) => progress.finish(n, ok, d) },
           });
-        } finally {
-          await progress.close();
+        } catch (error) {
+          await progress.close(true);
+          throw error;
         }
+        await progress.close();
         if (flags.json) console.log(JSON.stringify(plan, null, 2));
         else console.log(isEmptyPlan(plan) ? 'Nothing to do: everything is up to date.' : `${name}: done. ${planTotals(plan)}`);
       });

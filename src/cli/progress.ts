@@ -6,7 +6,8 @@ export interface Progress {
   finish(name: string, ok: boolean, detail?: string): void;
   /** A line that belongs to no item. */
   note(line: string): void;
-  close(): Promise<void>;
+  /** Ends the display; `stoppedEarly` when work ended on an error. */
+  close(stoppedEarly?: boolean): Promise<void>;
 }
 
 /** Plain lines, one per event: for CI logs and pipes. */
@@ -49,7 +50,7 @@ interface Deferred {
  * so each listr task only waits for its item's outcome and shows it.
  */
 export class ListrProgress implements Progress {
-  private readonly items = new Map<string, Deferred & { title?: (t: string) => void; output?: (t: string) => void }>();
+  private readonly items = new Map<string, Deferred & { settled?: boolean; notReached?: boolean; title: string; show?: (title: string) => void }>();
   private readonly run: Promise<unknown>;
 
   constructor(names: readonly string[]) {
@@ -61,16 +62,18 @@ export class ListrProgress implements Progress {
         reject = rej;
       });
       promise.catch(() => {});
-      this.items.set(name, { promise, resolve, reject });
+      this.items.set(name, { promise, resolve, reject, title: `${name}: waiting` });
     }
     const list = new Listr(
       names.map((name) => ({
         title: `${name}: waiting`,
-        task: async (_ctx: unknown, task: { title: string; output: string }) => {
+        task: async (_ctx: unknown, task: { title: string; skip(message?: string): void }) => {
+          // listr starts tasks a tick later: show what happened meanwhile, then follow.
           const item = this.items.get(name)!;
-          item.title = (t) => (task.title = t);
-          item.output = (t) => (task.output = t);
+          item.show = (title) => (task.title = title);
+          item.show(item.title);
           await item.promise;
+          if (item.notReached) task.skip(item.title);
         },
       })),
       { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } },
@@ -79,13 +82,20 @@ export class ListrProgress implements Progress {
   }
 
   start(name: string, detail?: string): void {
-    this.items.get(name)?.title?.(`${name}: ${detail ?? 'started'}`);
+    const item = this.items.get(name);
+    if (item) this.retitle(item, `${name}: ${detail ?? 'started'}`);
+  }
+
+  private retitle(item: { title: string; show?: (title: string) => void }, title: string): void {
+    item.title = title;
+    item.show?.(title);
   }
 
   finish(name: string, ok: boolean, detail?: string): void {
     const item = this.items.get(name);
-    if (!item) return;
-    item.title?.(`${name}${detail ? `: ${detail}` : ''}`);
+    if (!item || item.settled) return;
+    item.settled = true;
+    this.retitle(item, `${name}${detail ? `: ${detail}` : ''}`);
     if (ok) item.resolve();
     else item.reject(new Error(detail ?? 'failed'));
   }
@@ -94,7 +104,12 @@ export class ListrProgress implements Progress {
     process.stderr.write(`${line}\n`);
   }
 
-  async close(): Promise<void> {
+  /** Items never finished close as "nothing to do", or as skipped ("not reached") after an error. */
+  async close(stoppedEarly = false): Promise<void> {
+    for (const [name, item] of this.items) {
+      if (!item.settled && stoppedEarly) item.notReached = true;
+      this.finish(name, true, stoppedEarly ? 'not reached' : 'nothing to do');
+    }
     await this.run;
   }
 }

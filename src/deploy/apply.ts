@@ -24,7 +24,10 @@ export async function applyPlan(deployment: Deployment, plan: Plan, options: App
   const configRoot = String(deployment.globals.node_config_directory);
   for (const service of deployment.desired.services) {
     const servicePlan = plan.services.find((p) => p.service === service.role.service)!;
-    if (isNothing(servicePlan)) continue;
+    if (isNothing(servicePlan)) {
+      options.reporter.finish(service.role.service, true, 'nothing to do');
+      continue;
+    }
     options.reporter.start(service.role.service, 'applying');
     try {
       await applyService(deployment, service, servicePlan, options, configRoot);
@@ -166,8 +169,11 @@ async function waitHealthy(deployment: Deployment, container: DesiredContainer):
     if (!state) throw await failure(deployment, container.host, container.name, 'wait for health', 'container disappeared');
     restarts ??= state.restartCount;
     // A service that exits is restarted by its policy: one restart is enough to know it does not come up.
-    if (!state.running || state.status === 'restarting' || state.restartCount > restarts) {
-      throw await failure(deployment, container.host, container.name, 'wait for health', `container exited (exit code ${state.exitCode}) and does not stay up`);
+    if (!state.running) {
+      throw await failure(deployment, container.host, container.name, 'wait for health', `container stopped (exit code ${state.exitCode})`);
+    }
+    if (state.status === 'restarting' || state.restartCount > restarts) {
+      throw await failure(deployment, container.host, container.name, 'wait for health', 'container keeps exiting and being restarted');
     }
     if (state.health === undefined || state.health === 'healthy') return;
     if (Date.now() > deadline) throw await failure(deployment, container.host, container.name, 'wait for health', `still ${state.health} after ${deployment.globals.health_timeout}s`);

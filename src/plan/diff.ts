@@ -105,6 +105,12 @@ function containerAction(container: DesiredContainer, host: ObservedHost): Conta
       : { ...base, action: 'restart', reasons: ['config changed under COPY_ALWAYS'] };
   }
   if (!current.running) return { ...base, action: 'start', reasons: [`container is ${current.status}`] };
+  // Up to date but not working: a deploy tries again (and reports the log) rather than claim success.
+  // A crash loop shows as "restarting", or between two restarts as not yet healthy after a restart.
+  const crashLooping = current.status === 'restarting' || (current.restartCount > 0 && current.health === 'starting');
+  if (crashLooping || current.health === 'unhealthy') {
+    return { ...base, action: 'restart', reasons: [`container is ${crashLooping ? 'restarting' : 'unhealthy'}`] };
+  }
   return { ...base, action: 'none', reasons: [] };
 }
 

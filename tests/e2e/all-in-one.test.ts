@@ -251,4 +251,23 @@ describe('all-in-one cloud', () => {
     expect(fixed.code, fixed.stderr).toBe(0);
     expect((await kollaTs(['check', ...deployArgs])).code).toBe(0);
   });
+
+  it('stop keeps data; check and status name the stopped container; deploy starts it again', { timeout: 10 * 60_000 }, async () => {
+    const stopped = await kollaTs(['stop', ...deployArgs, '--services', 'glance']);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const check = await kollaTs(['check', ...deployArgs]);
+    expect(check.code).toBe(6);
+    expect(check.stderr).toContain('localhost/glance_api (exited');
+    const status = JSON.parse((await kollaTs(['status', ...deployArgs, '--json'])).stdout) as { container: string; state: string; image: string }[];
+    expect(status.find((r) => r.container === 'glance_api')).toMatchObject({ state: 'exited', image: `${REGISTRY}/kolla/glance-api:zed` });
+    expect(status.find((r) => r.container === 'nova_compute_data')).toMatchObject({ state: 'created' });
+    expect((await docker.getVolume('glance').inspect()).Name).toBe('glance');
+
+    const plan = await kollaTs(['plan', ...deployArgs]);
+    expect(plan.stdout).toContain('glance_api: start (container is exited)');
+    expect((await kollaTs(['deploy', ...deployArgs])).code).toBe(0);
+    const images = (await openstack('image', 'list')) as { Name: string; Status: string }[];
+    expect(images.find((image) => image.Name === `e2e-tiny-${runId}`)?.Status).toBe('active');
+  });
+
 });

@@ -289,6 +289,19 @@ describe('plan', () => {
     expect(plan.containers.find((c) => c.container === 'db' && c.host === 'node1')).toMatchObject({ action: 'start' });
   });
 
+  it('restarts an up-to-date container that is unhealthy or restarting', () => {
+    const state = desired();
+    const observed = deployed(state);
+    const node2 = observed.get('node2')!;
+    node2.containers.set('db', { ...node2.containers.get('db')!, health: 'unhealthy' });
+    node2.containers.set('web_api', { ...node2.containers.get('web_api')!, restartCount: 3, health: 'starting' });
+    const actions = diffState(state, observed, { runSteps: true }).services.flatMap((s) => s.containers).filter((c) => c.action !== 'none');
+    expect(actions.map((c) => `${c.host}/${c.container}:${c.action}:${c.reasons.join()}`)).toEqual([
+      'node2/db:restart:container is unhealthy',
+      'node2/web_api:restart:container is restarting',
+    ]);
+  });
+
   it('reruns a step whose inputs changed, and no step under reconfigure', () => {
     const state = desired();
     const register = state.services.find((s) => s.role.service === 'web')!.steps.find((s) => s.step.kind === 'register')!;
