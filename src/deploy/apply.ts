@@ -118,7 +118,7 @@ async function placeConfig(deployment: Deployment, service: DesiredService, plan
 }
 
 async function ensureImage(engine: ContainerEngine, container: DesiredContainer, step: string): Promise<void> {
-  if (await engine.imagePresent(container.spec.image)) return;
+  if (await engine.imageId(container.spec.image)) return;
   try {
     await engine.pull(container.spec.image);
   } catch (error) {

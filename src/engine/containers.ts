@@ -25,6 +25,8 @@ export interface ContainerState {
   id: string;
   name: string;
   image: string;
+  /** Id of the image the container was created from. */
+  imageId: string;
   labels: Record<string, string>;
   running: boolean;
   status: string;
@@ -46,7 +48,8 @@ export interface ContainerEngine {
   inspect(name: string): Promise<ContainerState | null>;
   /** Containers carrying a label (key=value). */
   listByLabel(label: string): Promise<ContainerState[]>;
-  imagePresent(ref: string): Promise<boolean>;
+  /** The id of the local image a reference names, or null when it is not present. */
+  imageId(ref: string): Promise<string | null>;
   pull(ref: string): Promise<void>;
   create(spec: ContainerSpec): Promise<void>;
   start(name: string): Promise<void>;
@@ -79,12 +82,11 @@ export class DockerodeContainerEngine implements ContainerEngine {
     return Promise.all(list.map(async (c) => toState(await this.docker.getContainer(c.Id).inspect())));
   }
 
-  async imagePresent(ref: string): Promise<boolean> {
+  async imageId(ref: string): Promise<string | null> {
     try {
-      await this.docker.getImage(ref).inspect();
-      return true;
+      return (await this.docker.getImage(ref).inspect()).Id;
     } catch (error) {
-      if (statusOf(error) === 404) return false;
+      if (statusOf(error) === 404) return null;
       throw error;
     }
   }
@@ -237,6 +239,7 @@ function toState(info: Docker.ContainerInspectInfo): ContainerState {
     id: info.Id,
     name: info.Name.replace(/^\//, ''),
     image: info.Config.Image,
+    imageId: info.Image,
     labels: info.Config.Labels ?? {},
     running: info.State.Running,
     status: info.State.Status,

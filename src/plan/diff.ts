@@ -14,6 +14,8 @@ export interface ObservedHost {
    * the container id it names.
    */
   appliedConfig: Record<string, { id: string; configHash: string }>;
+  /** Local image id of every image reference the desired state uses (null: not present). */
+  imageIds: Map<string, string | null>;
 }
 
 export type ContainerActionKind = 'create' | 'recreate' | 'restart' | 'start' | 'none';
@@ -97,6 +99,9 @@ function containerAction(container: DesiredContainer, host: ObservedHost): Conta
   if (current.labels[LABEL.definitionHash] !== container.definitionHash) {
     return { ...base, action: 'recreate', reasons: changedFields(current.labels[LABEL.definition], container.definition) };
   }
+  // Same reference, rebuilt or pulled since: the tag now names another image.
+  const localImage = host.imageIds.get(container.spec.image);
+  if (localImage && localImage !== current.imageId) return { ...base, action: 'recreate', reasons: [`${container.spec.image} now names another image (rebuilt or pulled)`] };
   const applied = host.appliedConfig[container.name];
   const runningConfig = applied && applied.id === current.id ? applied.configHash : current.labels[LABEL.configHash];
   if (runningConfig !== container.configHash) {

@@ -52,11 +52,13 @@ export async function observeHosts(
           configFiles.set(container.name, files);
         }),
       );
+      const refs = new Set(desired.services.flatMap((s) => s.containers.filter((c) => c.host === name).map((c) => c.spec.image)));
+      const imageIds = new Map(await Promise.all([...refs].map(async (ref) => [ref, await engine.imageId(ref)] as const)));
       const [stepStamps, appliedConfig] = await Promise.all([
         readStateFile<string>(connection, stepStampsPath(configRoot)),
         readStateFile<{ id: string; configHash: string }>(connection, appliedConfigPath(configRoot)),
       ]);
-      observed.set(name, { containers, configFiles, stepStamps, appliedConfig });
+      observed.set(name, { containers, configFiles, stepStamps, appliedConfig, imageIds });
     }),
   );
   return observed;

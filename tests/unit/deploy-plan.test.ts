@@ -55,13 +55,14 @@ function container(state: DesiredState, name: string, host = 'node1'): DesiredCo
 /** What a host looks like right after a deploy of `state`. */
 function deployed(state: DesiredState): Map<string, ObservedHost> {
   const hosts = new Map<string, ObservedHost>();
-  for (const host of state.hosts) hosts.set(host, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {} });
+  for (const host of state.hosts) hosts.set(host, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {}, imageIds: new Map() });
   for (const service of state.services) {
     for (const c of [...service.containers, ...service.dataContainers]) {
       const running: ContainerState = {
         id: c.name,
         name: c.name,
         image: c.spec.image,
+        imageId: `id-of-${c.spec.image}`,
         labels: c.spec.labels,
         running: c.kind === 'service',
         status: c.kind === 'service' ? 'running' : 'created',
@@ -71,6 +72,7 @@ function deployed(state: DesiredState): Map<string, ObservedHost> {
         createdAt: '',
       };
       hosts.get(c.host)!.containers.set(c.name, running);
+      hosts.get(c.host)!.imageIds.set(c.spec.image, running.imageId);
       if (c.kind === 'service') hosts.get(c.host)!.configFiles.set(c.name, new Map(c.configFiles.map((f) => [f.name, f.content])));
     }
     for (const step of service.steps) hosts.get(step.host)!.stepStamps[stepId(step)] = step.stamp;
@@ -213,7 +215,7 @@ describe('desired state', () => {
 describe('plan', () => {
   it('creates everything on empty hosts and runs every step', () => {
     const state = desired();
-    const empty = new Map(state.hosts.map((h) => [h, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {} } as ObservedHost]));
+    const empty = new Map(state.hosts.map((h) => [h, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {}, imageIds: new Map() } as ObservedHost]));
     const plan = diffState(state, empty, { runSteps: true });
     const actions = plan.services.flatMap((s) => s.containers.map((c) => `${c.host}/${c.container}:${c.action}`));
     expect(actions).toContain('node1/db:create');
@@ -287,6 +289,17 @@ describe('plan', () => {
     const plan = diffState(before, observed, { runSteps: true }).services.find((s) => s.service === 'db')!;
     expect(plan.containers.find((c) => c.container === 'db_keep' && c.host === 'node1')).toMatchObject({ action: 'none', reasons: ['definition differs; data containers are never replaced'] });
     expect(plan.containers.find((c) => c.container === 'db' && c.host === 'node1')).toMatchObject({ action: 'start' });
+  });
+
+  it('recreates a container whose image tag now names a rebuilt image', () => {
+    const state = desired();
+    const observed = deployed(state);
+    observed.get('node1')!.imageIds.set(container(state, 'web_api').spec.image, 'id-of-a-rebuild');
+    const web = diffState(state, observed, { runSteps: true }).services.find((s) => s.service === 'web')!.containers;
+    expect(web.map((c) => `${c.host}:${c.action}:${c.reasons.join()}`)).toEqual([
+      'node1:recreate:registry.example:4000/kolla/web-api:zed now names another image (rebuilt or pulled)',
+      'node2:none:',
+    ]);
   });
 
   it('restarts an up-to-date container that is unhealthy or restarting', () => {
