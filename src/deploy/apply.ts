@@ -93,7 +93,7 @@ async function applyService(deployment: Deployment, service: DesiredService, pla
     if (!stepPlan.run || !options.runSteps) continue;
     options.reporter.start(service.role.service, step.description);
     await runStep(deployment, service, step);
-    await recordStamp(deployment, step, configRoot);
+    await recordStamp(deployment, step, stepPlan.stamp, configRoot);
   }
   await startContainers(service.containers.map((c) => c.name).filter((n) => !started.has(n)));
 }
@@ -254,8 +254,8 @@ function tail(text: string, lines = 30): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-async function recordStamp(deployment: Deployment, step: DesiredStep, configRoot: string): Promise<void> {
-  await updateStateFile(deployment.hosts.get(step.host)!.connection, configRoot, stepStampsPath(configRoot), stepId(step), step.stamp);
+async function recordStamp(deployment: Deployment, step: DesiredStep, stamp: string, configRoot: string): Promise<void> {
+  await updateStateFile(deployment.hosts.get(step.host)!.connection, configRoot, stepStampsPath(configRoot), stepId(step), stamp);
 }
 
 function databaseSql(database: string, user: string, password: string): string {

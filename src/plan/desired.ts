@@ -64,6 +64,8 @@ export interface DesiredStep {
   stdin?: string;
   /** Changes whenever what the step does changes; an unchanged stamp means "already done". */
   stamp: string;
+  /** The image the step runs; the plan adds its local id to the stamp (a rebuilt image reruns the step). */
+  imageRef?: string;
   description: string;
 }
 
@@ -332,6 +334,7 @@ function desiredStep(
         host: container.host,
         step,
         stamp: hashOf([step, container.definitionHash, container.configHash]),
+        imageRef: container.spec.image,
         description: `bootstrap ${step.container} (one-shot)`,
       };
     }
@@ -349,6 +352,7 @@ function desiredStep(
         step,
         ...(stdin !== undefined ? { stdin } : {}),
         stamp: hashOf([step, container.definitionHash, container.configHash, stdin ?? '']),
+        imageRef: container.spec.image,
         description: `exec in ${step.container}: ${step.command.join(' ').slice(0, 80)}`,
       };
     }

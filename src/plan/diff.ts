@@ -1,5 +1,5 @@
 import type { ContainerState } from '../engine/containers.ts';
-import { LABEL, type ContainerDefinition, type DesiredContainer, type DesiredState, type DesiredStep } from './desired.ts';
+import { hashOf, LABEL, type ContainerDefinition, type DesiredContainer, type DesiredState, type DesiredStep } from './desired.ts';
 
 /** What each host has now, as far as planning needs. */
 export interface ObservedHost {
@@ -42,6 +42,8 @@ export interface StepAction {
   id: string;
   description: string;
   run: boolean;
+  /** Recorded on the host once the step has run. */
+  stamp: string;
 }
 
 export interface ServicePlan {
@@ -75,8 +77,9 @@ export function diffState(desired: DesiredState, observed: ReadonlyMap<string, O
         .filter((step) => step.step.kind !== 'start')
         .map((step) => {
           const id = stepId(step);
-          const done = observed.get(step.host)!.stepStamps[id] === step.stamp;
-          return { host: step.host, service: service.role.service, id, description: step.description, run: options.runSteps && !done };
+          const host = observed.get(step.host)!;
+          const stamp = step.imageRef ? hashOf([step.stamp, host.imageIds.get(step.imageRef) ?? null]) : step.stamp;
+          return { host: step.host, service: service.role.service, id, description: step.description, run: options.runSteps && host.stepStamps[id] !== stamp, stamp };
         });
       return { service: service.role.service, files, containers, steps };
     }),

@@ -8,7 +8,7 @@ import { ConfigRenderer } from '../../src/config/templates.ts';
 import type { ContainerState } from '../../src/engine/containers.ts';
 import { InputError } from '../../src/errors.ts';
 import { loadInventory } from '../../src/inventory/inventory.ts';
-import { computeDesiredState, LABEL, type DesiredContainer, type DesiredState } from '../../src/plan/desired.ts';
+import { computeDesiredState, hashOf, LABEL, type DesiredContainer, type DesiredState } from '../../src/plan/desired.ts';
 import { diffState, isEmptyPlan, stepId, type ObservedHost } from '../../src/plan/diff.ts';
 import { loadRoles } from '../../src/plan/roles.ts';
 
@@ -75,7 +75,10 @@ function deployed(state: DesiredState): Map<string, ObservedHost> {
       hosts.get(c.host)!.imageIds.set(c.spec.image, running.imageId);
       if (c.kind === 'service') hosts.get(c.host)!.configFiles.set(c.name, new Map(c.configFiles.map((f) => [f.name, f.content])));
     }
-    for (const step of service.steps) hosts.get(step.host)!.stepStamps[stepId(step)] = step.stamp;
+    for (const step of service.steps) {
+      const imageId = step.imageRef ? hosts.get(step.host)!.imageIds.get(step.imageRef) ?? null : null;
+      hosts.get(step.host)!.stepStamps[stepId(step)] = step.imageRef ? hashOf([step.stamp, imageId]) : step.stamp;
+    }
   }
   return hosts;
 }
@@ -291,11 +294,13 @@ describe('plan', () => {
     expect(plan.containers.find((c) => c.container === 'db' && c.host === 'node1')).toMatchObject({ action: 'start' });
   });
 
-  it('recreates a container whose image tag now names a rebuilt image', () => {
+  it('recreates a container whose image tag now names a rebuilt image, and reruns its bootstrap', () => {
     const state = desired();
     const observed = deployed(state);
     observed.get('node1')!.imageIds.set(container(state, 'web_api').spec.image, 'id-of-a-rebuild');
-    const web = diffState(state, observed, { runSteps: true }).services.find((s) => s.service === 'web')!.containers;
+    const plan = diffState(state, observed, { runSteps: true }).services.find((s) => s.service === 'web')!;
+    expect(plan.steps.filter((s) => s.run).map((s) => s.description)).toEqual(['bootstrap web_api (one-shot)']);
+    const web = plan.containers;
     expect(web.map((c) => `${c.host}:${c.action}:${c.reasons.join()}`)).toEqual([
       'node1:recreate:registry.example:4000/kolla/web-api:zed now names another image (rebuilt or pulled)',
       'node2:none:',
