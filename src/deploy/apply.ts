@@ -160,7 +160,7 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
   });
 }
 
-async function waitHealthy(deployment: Deployment, container: DesiredContainer): Promise<void> {
+export async function waitHealthy(deployment: Deployment, container: DesiredContainer): Promise<void> {
   const engine = deployment.hosts.get(container.host)!.engine;
   const deadline = Date.now() + Number(deployment.globals.health_timeout) * 1000;
   let restarts: number | undefined;

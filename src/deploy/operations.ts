@@ -1,20 +1,33 @@
 import { writeFileSync, chmodSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnhealthyError } from '../errors.ts';
-import { diffState, isEmptyPlan, type Plan } from '../plan/diff.ts';
+import { diffState, isEmptyPlan, type ObservedHost, type Plan } from '../plan/diff.ts';
 import { observeHosts } from '../plan/observe.ts';
-import { applyPlan, type ApplyReporter } from './apply.ts';
+import { applyPlan, waitHealthy, type ApplyReporter } from './apply.ts';
 import type { Deployment } from './session.ts';
 
 export async function computePlan(deployment: Deployment, options: { runSteps: boolean }): Promise<Plan> {
-  const observed = await observeHosts(deployment.desired, deployment.hosts, String(deployment.globals.node_config_directory));
-  return diffState(deployment.desired, observed, options);
+  return (await observeAndDiff(deployment, options)).plan;
 }
 
-/** deploy (runSteps) and reconfigure (no steps): plan, then apply. */
+async function observeAndDiff(deployment: Deployment, options: { runSteps: boolean }): Promise<{ plan: Plan; observed: Map<string, ObservedHost> }> {
+  const observed = await observeHosts(deployment.desired, deployment.hosts, String(deployment.globals.node_config_directory));
+  return { plan: diffState(deployment.desired, observed, options), observed };
+}
+
+/**
+ * deploy (runSteps) and reconfigure (no steps): plan, then apply. Containers
+ * the plan leaves alone but that were still starting (after a host reboot,
+ * say) are waited for too: the command ends when the cloud is up.
+ */
 export async function converge(deployment: Deployment, options: { runSteps: boolean; reporter: ApplyReporter }): Promise<Plan> {
-  const plan = await computePlan(deployment, { runSteps: options.runSteps });
+  const { plan, observed } = await observeAndDiff(deployment, { runSteps: options.runSteps });
   if (!isEmptyPlan(plan)) await applyPlan(deployment, plan, options);
+  const untouched = new Set(plan.services.flatMap((s) => s.containers.filter((c) => c.action === 'none').map((c) => `${c.host}/${c.container}`)));
+  const starting = deployment.desired.services
+    .flatMap((s) => s.containers)
+    .filter((c) => untouched.has(`${c.host}/${c.name}`) && observed.get(c.host)!.containers.get(c.name)?.health === 'starting');
+  await Promise.all(starting.map((container) => waitHealthy(deployment, container)));
   return plan;
 }
 

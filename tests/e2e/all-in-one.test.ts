@@ -50,6 +50,9 @@ function changedContainers(before: Map<string, string>, after: Map<string, strin
   return [...after.keys()].filter((name) => before.get(name) !== after.get(name)).sort();
 }
 
+/** Thrown by a probe when waiting longer cannot help. */
+class GiveUp extends Error {}
+
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, seconds: number): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
   let last: unknown;
@@ -58,6 +61,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, sec
       const value = await probe();
       if (value !== undefined) return value;
     } catch (error) {
+      if (error instanceof GiveUp) throw error;
       last = error;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
@@ -167,7 +171,7 @@ describe('all-in-one cloud', () => {
       'server ACTIVE',
       async () => {
         const shown = (await openstack('server', 'show', server.id)) as { status: string; addresses: unknown; fault?: unknown };
-        if (shown.status === 'ERROR') throw new Error(`server went to ERROR: ${JSON.stringify(shown.fault)}`);
+        if (shown.status === 'ERROR') throw new GiveUp(`server went to ERROR: ${JSON.stringify(shown.fault)}`);
         return shown.status === 'ACTIVE' ? shown : undefined;
       },
       600,
