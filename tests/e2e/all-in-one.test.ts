@@ -166,17 +166,24 @@ describe('all-in-one cloud', () => {
     if (subnets.length === 0) {
       await openstack('subnet', 'create', '--network', network, '--subnet-range', '198.51.100.0/26', '--gateway', 'none', `e2e-subnet-${runId}`);
     }
-    const server = (await openstack('server', 'create', '--image', image.id, '--flavor', `e2e-tiny-${runId}`, '--network', network, `e2e-server-${runId}`)) as { id: string };
-    const active = await waitFor(
-      'server ACTIVE',
-      async () => {
-        const shown = (await openstack('server', 'show', server.id)) as { status: string; addresses: unknown; fault?: unknown };
-        if (shown.status === 'ERROR') throw new GiveUp(`server went to ERROR: ${JSON.stringify(shown.fault)}`);
-        return shown.status === 'ACTIVE' ? shown : undefined;
-      },
-      600,
-    );
-    expect(JSON.stringify(active.addresses)).toMatch(/\d+\.\d+\.\d+\.\d+/);
+    const boot = async (name: string): Promise<{ id: string; addresses: unknown }> => {
+      const server = (await openstack('server', 'create', '--image', image.id, '--flavor', `e2e-tiny-${runId}`, '--network', network, name)) as { id: string };
+      return waitFor(
+        `${name} ACTIVE`,
+        async () => {
+          const shown = (await openstack('server', 'show', server.id)) as { id: string; status: string; addresses: unknown; fault?: unknown };
+          if (shown.status === 'ERROR') throw new GiveUp(`${name} went to ERROR: ${JSON.stringify(shown.fault)}`);
+          return shown.status === 'ACTIVE' ? shown : undefined;
+        },
+        600,
+      );
+    };
+    const first = await boot(`e2e-server-${runId}`);
+    expect(JSON.stringify(first.addresses)).toMatch(/\d+\.\d+\.\d+\.\d+/);
+    // Deleting one server and booting another exercises the network agent's port updates.
+    await run('openstack', ['server', 'delete', '--wait', first.id], { env: { ...process.env, ...openstackEnv } });
+    const second = await boot(`e2e-server-${runId}-2`);
+    expect(JSON.stringify(second.addresses)).toMatch(/\d+\.\d+\.\d+\.\d+/);
   });
 
   it('deploys again with nothing changed: empty plan, nothing restarted', { timeout: 10 * 60_000 }, async () => {
