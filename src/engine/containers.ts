@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
+import { followStream } from './docker.ts';
 
 export interface ContainerSpec {
   name: string;
@@ -92,17 +93,7 @@ export class DockerodeContainerEngine implements ContainerEngine {
   }
 
   async pull(ref: string): Promise<void> {
-    const stream = await this.docker.pull(ref);
-    await new Promise<void>((resolve, reject) => {
-      let failure: string | undefined;
-      this.docker.modem.followProgress(
-        stream,
-        (error: Error | null) => (error ? reject(error) : failure ? reject(new Error(failure)) : resolve()),
-        (event: { error?: string }) => {
-          if (event.error) failure = event.error;
-        },
-      );
-    });
+    await followStream(this.docker, await this.docker.pull(ref), () => {});
   }
 
   async create(spec: ContainerSpec): Promise<void> {

@@ -99,7 +99,7 @@ function registryAuth(ref: string): Record<string, string> {
  * Engine streams report failure as an `{error, errorDetail}` event, not as a
  * stream error, so every event is checked.
  */
-function followStream(docker: Docker, stream: NodeJS.ReadableStream, log: LogSink): Promise<void> {
+export function followStream(docker: Docker, stream: NodeJS.ReadableStream, log: LogSink): Promise<void> {
   return new Promise((resolve, reject) => {
     let failure: string | undefined;
     docker.modem.followProgress(
