@@ -1,8 +1,8 @@
 import type { ContainerEngine, ContainerSpec } from '../engine/containers.ts';
 import { DeployStepError } from '../errors.ts';
-import type { DesiredContainer, DesiredService, DesiredStep } from '../plan/desired.ts';
+import { LABEL, type DesiredContainer, type DesiredService, type DesiredStep } from '../plan/desired.ts';
 import { stepId, type ContainerAction, type Plan, type ServicePlan } from '../plan/diff.ts';
-import { appliedConfigPath, stepStampsPath, updateStateFile } from '../plan/observe.ts';
+import { appliedConfigPath, stepStampsPath, updateStateFile } from '../transport/state-files.ts';
 import type { Deployment } from './session.ts';
 
 export interface ApplyReporter {
@@ -147,7 +147,7 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
         const restarted = await engine.inspect(container.name);
         if (restarted) {
           const { connection } = deployment.hosts.get(container.host)!;
-          await updateStateFile(connection, configRoot, appliedConfigPath(configRoot), container.name, { id: restarted.id, configHash: container.configHash });
+          await updateStateFile(connection, appliedConfigPath(configRoot), container.name, { id: restarted.id, configHash: container.configHash });
         }
         break;
       }
@@ -204,7 +204,7 @@ async function runStep(deployment: Deployment, service: DesiredService, desired:
       const oneShot: ContainerSpec = {
         ...container.spec,
         name: `${container.name}_bootstrap`,
-        labels: { 'org.kolla-ts.bootstrap': container.name },
+        labels: { [LABEL.bootstrap]: container.name },
         environment: { ...container.spec.environment, KOLLA_BOOTSTRAP: '' },
         restart: false,
       };
@@ -255,7 +255,7 @@ function tail(text: string, lines = 30): string {
 }
 
 async function recordStamp(deployment: Deployment, step: DesiredStep, stamp: string, configRoot: string): Promise<void> {
-  await updateStateFile(deployment.hosts.get(step.host)!.connection, configRoot, stepStampsPath(configRoot), stepId(step), stamp);
+  await updateStateFile(deployment.hosts.get(step.host)!.connection, stepStampsPath(configRoot), stepId(step), stamp);
 }
 
 function databaseSql(database: string, user: string, password: string): string {

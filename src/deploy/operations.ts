@@ -1,8 +1,10 @@
 import { writeFileSync, chmodSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UnhealthyError } from '../errors.ts';
+import { LABEL } from '../plan/desired.ts';
 import { diffState, isEmptyPlan, type ObservedHost, type Plan } from '../plan/diff.ts';
 import { observeHosts } from '../plan/observe.ts';
+import { stepStampsPath } from '../transport/state-files.ts';
 import { applyPlan, waitHealthy, type ApplyReporter } from './apply.ts';
 import type { Deployment } from './session.ts';
 
@@ -112,13 +114,13 @@ export async function destroy(deployment: Deployment, options: DestroyOptions, l
   for (const host of deployment.desired.hosts) {
     const { engine, connection } = deployment.hosts.get(host)!;
     // Leftover one-shot containers of an interrupted bootstrap.
-    for (const leftover of await engine.listByLabel('org.kolla-ts.bootstrap')) await engine.remove(leftover.name);
+    for (const leftover of await engine.listByLabel(LABEL.bootstrap)) await engine.remove(leftover.name);
     if (options.includeData) {
       for (const volume of namedVolumes(deployment, host)) {
         log(`${host}: removing volume ${volume}`);
         await engine.removeVolume(volume);
       }
-      await connection.remove(`${configRoot}/.kolla-ts`);
+      await connection.remove(dirname(stepStampsPath(configRoot)));
     }
     if (options.includeImages) {
       for (const image of images.get(host) ?? []) {

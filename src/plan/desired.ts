@@ -17,6 +17,8 @@ export const LABEL = {
   definitionHash: 'org.kolla-ts.definition-hash',
   configHash: 'org.kolla-ts.config-hash',
   strategy: 'org.kolla-ts.config-strategy',
+  /** On one-shot bootstrap containers: the container they bootstrap. */
+  bootstrap: 'org.kolla-ts.bootstrap',
 } as const;
 
 /** The fields of a container that, when changed, mean a new container. Never secret. */

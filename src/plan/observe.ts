@@ -1,32 +1,8 @@
 import type { ContainerEngine } from '../engine/containers.ts';
 import type { HostConnection } from '../transport/host.ts';
+import { appliedConfigPath, readStateFile, stepStampsPath } from '../transport/state-files.ts';
 import { LABEL, type DesiredState } from './desired.ts';
 import type { ObservedHost } from './diff.ts';
-
-export function stepStampsPath(configRoot: string): string {
-  return `${configRoot}/.kolla-ts/steps.json`;
-}
-
-export function appliedConfigPath(configRoot: string): string {
-  return `${configRoot}/.kolla-ts/applied-config.json`;
-}
-
-/** A small JSON state file of ours on a host; absent or unreadable means empty. */
-export async function readStateFile<T>(connection: HostConnection, path: string): Promise<Record<string, T>> {
-  const content = await connection.readFile(path);
-  try {
-    return content ? (JSON.parse(content.toString('utf8')) as Record<string, T>) : {};
-  } catch {
-    return {};
-  }
-}
-
-export async function updateStateFile<T>(connection: HostConnection, configRoot: string, path: string, key: string, value: T): Promise<void> {
-  const state = await readStateFile<T>(connection, path);
-  state[key] = value;
-  await connection.ensureDir(`${configRoot}/.kolla-ts`, 0o700);
-  await connection.writeFileAtomic(path, JSON.stringify(state, null, 2), 0o600);
-}
 
 /** Reads what each host has: one container listing, the config files we manage, and step stamps. */
 export async function observeHosts(

@@ -1,0 +1,31 @@
+import { dirname } from 'node:path';
+import type { HostConnection } from './host.ts';
+
+/**
+ * kolla-ts's own state on each host, beside the config it manages:
+ * step stamps, and the config each restarted container runs with.
+ */
+export function stepStampsPath(configRoot: string): string {
+  return `${configRoot}/.kolla-ts/steps.json`;
+}
+
+export function appliedConfigPath(configRoot: string): string {
+  return `${configRoot}/.kolla-ts/applied-config.json`;
+}
+
+/** A small JSON state file; absent or unreadable means empty. */
+export async function readStateFile<T>(connection: HostConnection, path: string): Promise<Record<string, T>> {
+  const content = await connection.readFile(path);
+  try {
+    return content ? (JSON.parse(content.toString('utf8')) as Record<string, T>) : {};
+  } catch {
+    return {};
+  }
+}
+
+export async function updateStateFile<T>(connection: HostConnection, path: string, key: string, value: T): Promise<void> {
+  const state = await readStateFile<T>(connection, path);
+  state[key] = value;
+  await connection.ensureDir(dirname(path), 0o700);
+  await connection.writeFileAtomic(path, JSON.stringify(state, null, 2), 0o600);
+}
