@@ -1,4 +1,5 @@
 import type { Inventory } from '../inventory/inventory.ts';
+import { urlComponent } from '../util/escape.ts';
 import type { Globals } from './globals.ts';
 import type { Passwords } from './passwords.ts';
 import type { TemplateContext } from './templates.ts';
@@ -52,7 +53,7 @@ export function templateContext(
     database_user: 'root',
     memcached_servers: `${vip}:${PORTS.memcached_port}`,
     rabbitmq_servers: rabbitHosts.map((h) => `${h.address}:${PORTS.rabbitmq_port}`).join(','),
-    transport_url: `rabbit://openstack:${passwords.rabbitmq_password ?? ''}@${vip}:${PORTS.rabbitmq_port}//`,
+    transport_url: `rabbit://openstack:${urlComponent(passwords.rabbitmq_password ?? '')}@${vip}:${PORTS.rabbitmq_port}//`,
     keystone_internal_url: url(PORTS.keystone_public_port),
     keystone_public_url: url(PORTS.keystone_public_port),
     glance_internal_url: url(PORTS.glance_api_port),

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { EXPECTED, isHostAddress, isInterfaceName, isIpAddress, isPort, isSafeAbsolutePath } from '../util/values.ts';
 import { errorAt, isPlainObject, readYaml, type LocatedYaml } from '../util/yaml.ts';
 
 export type GlobalValue = string | boolean | number;
@@ -10,25 +11,45 @@ interface KeySpec {
   /** A value, or a function of the globals read so far (derived defaults). */
   default?: GlobalValue | ((g: Globals) => GlobalValue | undefined);
   choices?: readonly string[];
+  /** What a string must look like; these values reach shells, bind mounts, URLs and config files. */
+  format?: keyof typeof FORMATS;
+}
+
+const FORMATS: Record<string, { test: (value: string) => boolean; expected: string }> = {
+  ip: { test: isIpAddress, expected: EXPECTED.ip },
+  interface: { test: isInterfaceName, expected: EXPECTED.interface },
+  path: { test: isSafeAbsolutePath, expected: EXPECTED.path },
+  registry: { test: isRegistryAddress, expected: 'empty or a registry address (host or host:port)' },
+  namespace: { test: (v) => /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(v), expected: 'an image namespace (lower-case letters, digits, ".", "_", "-", "/")' },
+  tag: { test: (v) => /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(v), expected: 'an image tag (letters, digits, "_", ".", "-"; at most 128)' },
+  name: { test: (v) => /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(v), expected: 'a name of letters, digits, "_", ".", "-"' },
+};
+
+function isRegistryAddress(value: string): boolean {
+  if (value === '') return true;
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:/\s]+)(?::(\d+))?$/.exec(value);
+  if (!match) return false;
+  const host = match[1]!.replace(/^\[(.*)\]$/, '$1');
+  return isHostAddress(host) && (match[2] === undefined || isPort(Number(match[2])));
 }
 
 /** Keys every deployment knows, with kolla-ansible's names where they apply. */
 const BASE_KEYS: Record<string, KeySpec> = {
   kolla_base_distro: { kind: 'string', default: 'debian', choices: ['debian'] },
   kolla_install_type: { kind: 'string', default: 'binary', choices: ['binary'] },
-  openstack_release: { kind: 'string', default: 'zed' },
-  openstack_tag: { kind: 'string', default: (g) => g.openstack_release },
-  openstack_region_name: { kind: 'string', default: 'RegionOne' },
-  docker_registry: { kind: 'string', default: '' },
-  docker_namespace: { kind: 'string', default: 'kolla' },
-  network_interface: { kind: 'string', default: 'eth0' },
-  api_interface: { kind: 'string', default: (g) => g.network_interface },
-  kolla_internal_vip_address: { kind: 'string' },
-  kolla_external_vip_address: { kind: 'string', default: (g) => g.kolla_internal_vip_address },
-  neutron_external_interface: { kind: 'string' },
+  openstack_release: { kind: 'string', default: 'zed', format: 'tag' },
+  openstack_tag: { kind: 'string', default: (g) => g.openstack_release, format: 'tag' },
+  openstack_region_name: { kind: 'string', default: 'RegionOne', format: 'name' },
+  docker_registry: { kind: 'string', default: '', format: 'registry' },
+  docker_namespace: { kind: 'string', default: 'kolla', format: 'namespace' },
+  network_interface: { kind: 'string', default: 'eth0', format: 'interface' },
+  api_interface: { kind: 'string', default: (g) => g.network_interface, format: 'interface' },
+  kolla_internal_vip_address: { kind: 'string', format: 'ip' },
+  kolla_external_vip_address: { kind: 'string', default: (g) => g.kolla_internal_vip_address, format: 'ip' },
+  neutron_external_interface: { kind: 'string', format: 'interface' },
   config_strategy: { kind: 'string', default: 'COPY_ALWAYS', choices: ['COPY_ALWAYS', 'COPY_ONCE'] },
   nova_compute_virt_type: { kind: 'string', default: 'kvm', choices: ['kvm', 'qemu'] },
-  node_config_directory: { kind: 'string', default: '/etc/kolla' },
+  node_config_directory: { kind: 'string', default: '/etc/kolla', format: 'path' },
   node_custom_config: { kind: 'string' },
   health_timeout: { kind: 'number', default: 300 },
   // Worker processes per API service; kolla-ansible's default: the CPU count, at most 5.
@@ -53,11 +74,11 @@ export function globalsSchema(input: GlobalsSchemaInput): Record<string, KeySpec
   for (const { name, enabledByDefault } of input.services) {
     const key = name.replace(/-/g, '_');
     schema[`enable_${key}`] = { kind: 'boolean', default: enabledByDefault };
-    schema[`${key}_tag`] = { kind: 'string', default: (g) => g.openstack_tag };
+    schema[`${key}_tag`] = { kind: 'string', default: (g) => g.openstack_tag, format: 'tag' };
   }
   for (const { name, service } of input.containers ?? []) {
     const serviceTag = `${service.replace(/-/g, '_')}_tag`;
-    schema[`${name.replace(/-/g, '_')}_tag`] ??= { kind: 'string', default: (g) => g[serviceTag] };
+    schema[`${name.replace(/-/g, '_')}_tag`] ??= { kind: 'string', default: (g) => g[serviceTag], format: 'tag' };
   }
   return schema;
 }
@@ -103,6 +124,8 @@ function checkValue(doc: LocatedYaml, key: string, value: unknown, spec: KeySpec
   if (typeof value !== 'string' && typeof value !== 'number') throw errorAt(doc, [key], `expected a string, got ${JSON.stringify(value)}`);
   const text = String(value);
   if (spec.choices && !spec.choices.includes(text)) throw errorAt(doc, [key], `must be one of ${spec.choices.join(', ')}, got "${text}"`);
+  const format = spec.format ? FORMATS[spec.format]! : undefined;
+  if (format && !format.test(text)) throw errorAt(doc, [key], `expected ${format.expected}, got ${JSON.stringify(text)}`);
   return text;
 }
 

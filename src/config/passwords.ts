@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import * as yaml from 'js-yaml';
 import { InputError } from '../errors.ts';
 import { errorAt, isPlainObject, readYaml } from '../util/yaml.ts';
@@ -16,6 +17,8 @@ export function loadPasswords(file: string, required: readonly string[]): Passwo
   for (const [key, value] of Object.entries(data)) {
     if (value === null || value === undefined || value === '') continue;
     if (typeof value !== 'string' && typeof value !== 'number') throw errorAt(doc, [key], 'a password must be a string');
+    // A control character (a line break above all) would end the config line the password is placed on.
+    if (/[\x00-\x1f\x7f]/.test(String(value))) throw errorAt(doc, [key], 'a password cannot hold a line break or other control character');
     passwords[key] = String(value);
   }
   const missing = required.filter((key) => !(key in passwords));
@@ -48,6 +51,8 @@ export function generatePasswords(file: string, required: readonly string[]): { 
       added.push(key);
     }
   }
+  // A new config directory holds secrets: only root may enter it.
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const temp = `${file}.tmp-${process.pid}`;
   writeFileSync(temp, yaml.dump(result, { sortKeys: true }), { mode: 0o600 });
   chmodSync(temp, 0o600);

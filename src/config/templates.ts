@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { TemplateError } from '../errors.ts';
+import { iniValue, jsonString, myCnfValue, shellQuote, sqlString, urlComponent } from '../util/escape.ts';
 
 export type TemplateContext = Record<string, unknown>;
 
@@ -18,6 +19,15 @@ export class ConfigRenderer {
       if (!Array.isArray(list)) throw new Error('join needs a list');
       return list.join(typeof separator === 'string' ? separator : ',');
     });
+    // One escaping helper per language a value lands in (src/util/escape.ts):
+    // {{ini x}}, {{url x}}, {{sql x}}, {{shell "prefix" x}}, {{json x}}, {{mycnf x}}.
+    const escaper = (escape: (value: string) => string) => (...args: unknown[]) => escape(args.slice(0, -1).map(String).join(''));
+    this.hbs.registerHelper('ini', escaper(iniValue));
+    this.hbs.registerHelper('url', escaper(urlComponent));
+    this.hbs.registerHelper('sql', escaper(sqlString));
+    this.hbs.registerHelper('shell', escaper(shellQuote));
+    this.hbs.registerHelper('json', escaper(jsonString));
+    this.hbs.registerHelper('mycnf', escaper(myCnfValue));
     this.hbs.registerHelper('if_enabled', function (this: TemplateContext, service: unknown, options: Handlebars.HelperOptions) {
       const key = `enable_${String(service).replace(/-/g, '_')}`;
       if (!(key in options.data.root)) throw new Error(`if_enabled: unknown service "${String(service)}"`);

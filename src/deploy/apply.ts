@@ -1,8 +1,10 @@
+import { dirname } from 'node:path';
 import type { ContainerEngine, ContainerSpec } from '../engine/containers.ts';
 import { DeployStepError } from '../errors.ts';
 import { LABEL, type DesiredContainer, type DesiredService, type DesiredStep } from '../plan/desired.ts';
 import { stepId, type ContainerAction, type Plan, type ServicePlan } from '../plan/diff.ts';
-import { appliedConfigPath, stepStampsPath, updateStateFile } from '../transport/state-files.ts';
+import { appliedConfigPath, ownerPath, stepStampsPath, updateStateFile } from '../transport/state-files.ts';
+import { sqlIdentifier, sqlString } from '../util/escape.ts';
 import type { Deployment } from './session.ts';
 
 export interface ApplyReporter {
@@ -22,6 +24,7 @@ const TOOLBOX = 'kolla_toolbox';
 /** Applies a plan service by service, in stage order. Stops at the first failure, naming host, container and step. */
 export async function applyPlan(deployment: Deployment, plan: Plan, options: ApplyOptions): Promise<void> {
   const configRoot = String(deployment.globals.node_config_directory);
+  await claimHosts(deployment, deployment.desired.hosts);
   for (const service of deployment.desired.services) {
     const servicePlan = plan.services.find((p) => p.service === service.role.service)!;
     if (isNothing(servicePlan)) {
@@ -204,7 +207,7 @@ async function runStep(deployment: Deployment, service: DesiredService, desired:
       const oneShot: ContainerSpec = {
         ...container.spec,
         name: `${container.name}_bootstrap`,
-        labels: { [LABEL.bootstrap]: container.name },
+        labels: { [LABEL.bootstrap]: container.name, [LABEL.service]: container.service },
         environment: { ...container.spec.environment, KOLLA_BOOTSTRAP: '' },
         restart: false,
       };
@@ -259,14 +262,25 @@ async function recordStamp(deployment: Deployment, step: DesiredStep, stamp: str
 }
 
 function databaseSql(database: string, user: string, password: string): string {
-  const id = (name: string): string => `\`${name.replace(/`/g, '``')}\``;
-  const literal = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   return [
-    `CREATE DATABASE IF NOT EXISTS ${id(database)};`,
-    `CREATE USER IF NOT EXISTS ${literal(user)}@'%' IDENTIFIED BY ${literal(password)};`,
-    `ALTER USER ${literal(user)}@'%' IDENTIFIED BY ${literal(password)};`,
-    `GRANT ALL PRIVILEGES ON ${id(database)}.* TO ${literal(user)}@'%';`,
+    `CREATE DATABASE IF NOT EXISTS ${sqlIdentifier(database)};`,
+    `CREATE USER IF NOT EXISTS ${sqlString(user)}@'%' IDENTIFIED BY ${sqlString(password)};`,
+    `ALTER USER ${sqlString(user)}@'%' IDENTIFIED BY ${sqlString(password)};`,
+    `GRANT ALL PRIVILEGES ON ${sqlIdentifier(database)}.* TO ${sqlString(user)}@'%';`,
     'FLUSH PRIVILEGES;',
     '',
   ].join('\n');
+}
+
+/** Records on each host which config directory manages it (see checkOwner). */
+async function claimHosts(deployment: Deployment, hostNames: readonly string[]): Promise<void> {
+  const configRoot = String(deployment.globals.node_config_directory);
+  await Promise.all(
+    hostNames.map(async (name) => {
+      const connection = deployment.hosts.get(name)!.connection;
+      if (await connection.readFile(ownerPath(configRoot))) return;
+      await connection.ensureDir(dirname(ownerPath(configRoot)), 0o700);
+      await connection.writeFileAtomic(ownerPath(configRoot), JSON.stringify({ configDir: deployment.configDir }, null, 2), 0o600);
+    }),
+  );
 }

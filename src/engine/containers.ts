@@ -17,7 +17,7 @@ export interface ContainerSpec {
   capAdd: string[];
   user?: string;
   command?: string[];
-  healthcheck?: { test: string; interval: number; timeout: number; retries: number; startPeriod: number };
+  healthcheck?: { test: string[]; interval: number; timeout: number; retries: number; startPeriod: number };
   /** Long-running containers come back after a host reboot; one-shots do not. */
   restart: boolean;
 }
@@ -203,7 +203,8 @@ function toCreateOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
     ...(spec.healthcheck
       ? {
           Healthcheck: {
-            Test: ['CMD-SHELL', spec.healthcheck.test],
+            // Exec form: the test's words go to the process as they are, never through a shell.
+            Test: ['CMD', ...spec.healthcheck.test],
             Interval: spec.healthcheck.interval * seconds,
             Timeout: spec.healthcheck.timeout * seconds,
             Retries: spec.healthcheck.retries,

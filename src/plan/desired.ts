@@ -33,7 +33,8 @@ export interface ContainerDefinition {
   ipc_mode: string | null;
   cap_add: string[];
   user: string | null;
-  healthcheck: string | null;
+  /** The health test's argv, run without a shell (exec form). */
+  healthcheck: string[] | null;
 }
 
 export interface ConfigFile {
@@ -188,7 +189,7 @@ function serviceContainer(input: DesiredInput, role: Role, def: ContainerDef, ho
     ipc_mode: def.ipc_mode ?? null,
     cap_add: def.cap_add,
     user: def.user ?? null,
-    healthcheck: def.healthcheck ? input.renderer.renderString(def.healthcheck.test, context, `${role.file} (containers.${def.name}.healthcheck.test)`) : null,
+    healthcheck: def.healthcheck ? healthcheckArgv(input.renderer, def.healthcheck.test, context, `${role.file} (containers.${def.name}.healthcheck.test)`) : null,
   };
   const configFiles = def.config.map((file) => {
     const rendered = input.renderer.renderFile(file.template, context);
@@ -219,6 +220,18 @@ function serviceContainer(input: DesiredInput, role: Role, def: ContainerDef, ho
     configHash,
     strategy,
   };
+}
+
+/**
+ * A health test is split into words before rendering and each word is
+ * rendered on its own, so no value (an address from the inventory, say) can
+ * add an argument, and none ever reaches a shell.
+ */
+function healthcheckArgv(renderer: ConfigRenderer, test: string, context: TemplateContext, where: string): string[] {
+  return test
+    .trim()
+    .split(/\s+/)
+    .map((word) => renderer.renderString(word, context, where));
 }
 
 function dataContainer(input: DesiredInput, role: Role, def: DataContainerDef, host: string): DesiredContainer {

@@ -8,6 +8,7 @@ import Docker from 'dockerode';
 import { Client, type SFTPWrapper } from 'ssh2';
 import { InputError } from '../errors.ts';
 import type { HostSpec } from '../inventory/inventory.ts';
+import { shellQuote } from '../util/escape.ts';
 import type { HostConnection } from './host.ts';
 
 type SshSpec = Extract<HostSpec, { connection: 'ssh' }>;
@@ -19,12 +20,15 @@ type SshSpec = Extract<HostSpec, { connection: 'ssh' }>;
  */
 export class SshHost implements HostConnection {
   readonly docker: Docker;
+  readonly engineAddress: string;
 
   private constructor(
     readonly name: string,
     private readonly client: Client,
     private readonly sftp: SFTPWrapper,
+    spec: SshSpec,
   ) {
+    this.engineAddress = `ssh://${spec.user}@${spec.address}:${spec.port}/var/run/docker.sock`;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
     const forward = (_options: unknown, done: (error: Error | null, socket?: Duplex) => void): void => {
       client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (error, stream) => {
@@ -67,7 +71,7 @@ export class SshHost implements HostConnection {
       });
     });
     const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((error, session) => (error ? reject(error) : resolve(session))));
-    return new SshHost(spec.name, client, sftp);
+    return new SshHost(spec.name, client, sftp, spec);
   }
 
   readFile(path: string): Promise<Buffer | null> {
@@ -88,7 +92,7 @@ export class SshHost implements HostConnection {
   }
 
   async ensureDir(path: string, mode: number): Promise<void> {
-    await this.run(`mkdir -p -m ${mode.toString(8)} -- ${quote(path)} && chmod ${mode.toString(8)} -- ${quote(path)}`);
+    await this.run(`mkdir -p -m ${mode.toString(8)} -- ${shellQuote(path)} && chmod ${mode.toString(8)} -- ${shellQuote(path)}`);
   }
 
   async listDir(path: string): Promise<string[]> {
@@ -101,11 +105,11 @@ export class SshHost implements HostConnection {
   }
 
   async remove(path: string): Promise<void> {
-    await this.run(`rm -rf -- ${quote(path)}`);
+    await this.run(`rm -rf -- ${shellQuote(path)}`);
   }
 
   async interfaceAddress(name: string): Promise<string | undefined> {
-    const output = await this.run(`ip -4 -o addr show dev ${quote(name)} 2>/dev/null || true`);
+    const output = await this.run(`ip -4 -o addr show dev ${shellQuote(name)} 2>/dev/null || true`);
     return /inet (\d+\.\d+\.\d+\.\d+)/.exec(output)?.[1];
   }
 
@@ -127,10 +131,6 @@ export class SshHost implements HostConnection {
       });
     });
   }
-}
-
-function quote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 function expandHome(path: string): string {

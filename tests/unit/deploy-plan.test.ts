@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { loadInventory } from '../../src/inventory/inventory.ts';
 import { computeDesiredState, hashOf, LABEL, type DesiredContainer, type DesiredState } from '../../src/plan/desired.ts';
 import { diffState, isEmptyPlan, stepId, type ObservedHost } from '../../src/plan/diff.ts';
 import { loadRoles } from '../../src/plan/roles.ts';
+import { iniValue, myCnfValue, shellQuote, sqlString, UnsafeValueError } from '../../src/util/escape.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'deploy');
 const roles = loadRoles(join(FIXTURES, 'roles'));
@@ -28,20 +30,20 @@ function tempFile(name: string, text: string): string {
 const INVENTORY = 'hosts:\n  node1: {connection: local}\n  node2: {connection: local}\ngroups:\n  control: [node1, node2]\n  compute: [node2]\n';
 const PASSWORDS = { database_password: 'db-secret-1', web_database_password: 'web-secret-2', web_keystone_password: 'ks-secret-3', rabbitmq_password: 'rabbit-secret-4' };
 
-function desired(globalsText = '', customDir?: string): DesiredState {
+function desired(globalsText = '', customDir?: string, passwords: Record<string, string> = PASSWORDS): DesiredState {
   const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-etc-'));
   const globalsFile = join(configDir, 'globals.yml');
-  writeFileSync(globalsFile, `kolla_internal_vip_address: 10.0.0.10\ndocker_registry: registry.example:4000\n${globalsText}`);
+  writeFileSync(globalsFile, `kolla_internal_vip_address: 198.51.100.10\ndocker_registry: registry.example:4000\n${globalsText}`);
   const { values } = loadGlobals(globalsFile, configDir, schemaInput);
   const inventory = loadInventory(tempFile('inventory.yml', INVENTORY));
   return computeDesiredState({
     roles,
     globals: values,
-    passwords: PASSWORDS,
+    passwords,
     inventory,
     facts: new Map([
-      ['node1', { apiAddress: '10.0.0.1' }],
-      ['node2', { apiAddress: '10.0.0.2' }],
+      ['node1', { apiAddress: '198.51.100.1' }],
+      ['node2', { apiAddress: '198.51.100.2' }],
     ]),
     renderer: new ConfigRenderer(join(FIXTURES, 'config-templates')),
     customDir: customDir ?? join(configDir, 'config'),
@@ -85,7 +87,7 @@ function deployed(state: DesiredState): Map<string, ObservedHost> {
 
 describe('globals.yml', () => {
   it('names the line of an unknown key and the key it was probably meant to be', () => {
-    const file = tempFile('globals.yml', 'kolla_internal_vip_address: 10.0.0.10\nnova_compute_virt_tpye: qemu\n');
+    const file = tempFile('globals.yml', 'kolla_internal_vip_address: 198.51.100.10\nnova_compute_virt_tpye: qemu\n');
     expect(() => loadGlobals(file, '/etc/kolla', schemaInput)).toThrow(`${file}:2 (key nova_compute_virt_tpye): unknown key "nova_compute_virt_tpye" (did you mean "nova_compute_virt_type"?)`);
   });
 
@@ -147,8 +149,8 @@ describe('desired state', () => {
     expect(state.hosts).toEqual(['node1', 'node2']);
     expect(container(state, 'web_api', 'node2').definition.image).toBe('registry.example:4000/kolla/web-api:zed-9');
     expect(container(state, 'db').definition.image).toBe('registry.example:4000/kolla/mariadb:zed');
-    expect(container(state, 'web_api').definition.healthcheck).toBe('healthcheck_curl http://10.0.0.1:8080');
-    expect(container(state, 'web_api', 'node2').definition.healthcheck).toBe('healthcheck_curl http://10.0.0.2:8080');
+    expect(container(state, 'web_api').definition.healthcheck).toEqual(['healthcheck_curl', 'http://198.51.100.1:8080']);
+    expect(container(state, 'web_api', 'node2').definition.healthcheck).toEqual(['healthcheck_curl', 'http://198.51.100.2:8080']);
   });
 
   it('keeps secrets out of environment, labels and the definition; config files are 0600', () => {
@@ -161,7 +163,7 @@ describe('desired state', () => {
 
   it('puts register passwords only into the step stdin', () => {
     const step = desired().services.find((s) => s.role.service === 'web')!.steps.find((s) => s.step.kind === 'register')!;
-    expect(JSON.parse(step.stdin!)).toMatchObject({ users: [{ name: 'web', password: 'ks-secret-3' }], endpoints: [{ url: 'http://10.0.0.10:8080' }] });
+    expect(JSON.parse(step.stdin!)).toMatchObject({ users: [{ name: 'web', password: 'ks-secret-3' }], endpoints: [{ url: 'http://198.51.100.10:8080' }] });
     expect(step.description).not.toContain('ks-secret-3');
   });
 
@@ -181,7 +183,7 @@ describe('desired state', () => {
     expect(node1).toContain('debug = True');
     expect(node1).toContain('level = container');
     expect(node1).toContain('[extra]\nkey = 1');
-    expect(node1).toContain('connection = mysql+pymysql://web:web-secret-2@10.0.0.10:3306/web');
+    expect(node1).toContain('connection = mysql+pymysql://web:web-secret-2@198.51.100.10:3306/web');
     expect(node2).toContain('level = host');
     expect(container(state, 'web_api').configFiles.find((f) => f.name === 'policy.yaml')!.content).toBe('"default": "role:member"\n');
   });
@@ -192,7 +194,7 @@ describe('desired state', () => {
     writeFileSync(join(dir, 'web', 'web.conf.hbs'), '[DEFAULT]\n\nvalue = {{no_such_value}}\n');
     writeFileSync(join(dir, 'web', 'policy.yaml.hbs'), '');
     const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-etc-'));
-    writeFileSync(join(configDir, 'globals.yml'), 'kolla_internal_vip_address: 10.0.0.10\n');
+    writeFileSync(join(configDir, 'globals.yml'), 'kolla_internal_vip_address: 198.51.100.10\n');
     const run = () =>
       computeDesiredState({
         roles,
@@ -200,8 +202,8 @@ describe('desired state', () => {
         passwords: PASSWORDS,
         inventory: loadInventory(tempFile('inventory.yml', INVENTORY)),
         facts: new Map([
-          ['node1', { apiAddress: '10.0.0.1' }],
-          ['node2', { apiAddress: '10.0.0.2' }],
+          ['node1', { apiAddress: '198.51.100.1' }],
+          ['node2', { apiAddress: '198.51.100.2' }],
         ]),
         renderer: new ConfigRenderer(dir),
         customDir: join(configDir, 'config'),
@@ -331,3 +333,95 @@ describe('plan', () => {
   });
 });
 
+
+describe('hostile values', () => {
+  const injection = '127.0.0.1; touch /tmp/kolla-ts-pwned #';
+
+  it('refuses typed globals that are not what they claim to be, naming file, line and key', () => {
+    const cases: [string, string][] = [
+      ['kolla_internal_vip_address', injection],
+      ['network_interface', 'eth0 $(reboot)'],
+      ['neutron_external_interface', 'eth1\nbad'],
+      ['node_config_directory', '/etc/kolla; rm -rf /'],
+      ['docker_registry', 'evil host:4000'],
+      ['docker_namespace', 'kolla && true'],
+      ['openstack_tag', 'zed`id`'],
+      ['web_tag', '../../x'],
+      ['openstack_region_name', 'Region One'],
+    ];
+    for (const [key, value] of cases) {
+      const file = tempFile('globals.yml', `# hostile\n${key}: ${JSON.stringify(value)}\n`);
+      expect(() => loadGlobals(file, '/etc/kolla', schemaInput), key).toThrow(`${file}:2 (key ${key}): expected`);
+    }
+  });
+
+  it('refuses a password holding a line break, naming file, line and key but not the value', () => {
+    const file = tempFile('passwords.yml', 'database_password: ok\nweb_database_password: "line1\\n[DEFAULT]\\ndebug = True"\n');
+    let message = '';
+    try {
+      loadPasswords(file, ['database_password']);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain(`${file}:2 (key web_database_password): a password cannot hold a line break`);
+    expect(message).not.toContain('DEFAULT');
+  });
+
+  it('escapes passwords for the language of the line they land on', () => {
+    const hostile = { ...PASSWORDS, web_database_password: "p@ss/w'rd$x#", web_keystone_password: 'k$ey$$', rabbitmq_password: 'r@b:b/it' };
+    const conf = container(desired('', undefined, hostile), 'web_api').configFiles.find((f) => f.name === 'web.conf')!.content;
+    expect(conf).toContain("connection = mysql+pymysql://web:p%40ss%2Fw'rd%24x%23@198.51.100.10:3306/web");
+    expect(conf).toContain('password = k$$ey$$$$');
+    expect(conf).toContain('transport_url = rabbit://openstack:r%40b%3Ab%2Fit@198.51.100.10:5672//');
+  });
+
+  it('gives health checks as argv in exec form: a value with spaces stays one argument', () => {
+    const state = desired();
+    const web = container(state, 'web_api');
+    expect(web.spec.healthcheck?.test).toEqual(['healthcheck_curl', 'http://198.51.100.1:8080']);
+    const renderer = new ConfigRenderer(join(FIXTURES, 'config-templates'));
+    expect(renderer.renderString('{{x}}', { x: injection }, 'inline')).toBe(injection);
+  });
+});
+
+describe('escaping helpers', () => {
+  /** Reads one MariaDB string literal (default sql_mode) and says what it holds and where it ended. */
+  function readSqlLiteral(text: string): { value: string; end: number } {
+    expect(text[0]).toBe("'");
+    let value = '';
+    for (let i = 1; i < text.length; i++) {
+      const c = text[i]!;
+      if (c === '\\') value += text[++i]!;
+      else if (c === "'" && text[i + 1] === "'") (value += "'"), i++;
+      else if (c === "'") return { value, end: i + 1 };
+      else value += c;
+    }
+    throw new Error('unterminated literal');
+  }
+
+  const hostile = ["'; DROP DATABASE nova; --", "a\\'b", '\\', "'", "''", 'x\\\\\'y', 'plain', '$(reboot)', '`id`', 'a"b'];
+
+  it('sqlString: the literal holds exactly the value and ends where it should', () => {
+    for (const value of hostile) {
+      const literal = sqlString(value);
+      expect(readSqlLiteral(literal)).toEqual({ value, end: literal.length });
+    }
+    expect(() => sqlString('a\0b')).toThrow(UnsafeValueError);
+  });
+
+  it('shellQuote: a real shell prints exactly the value and runs nothing', () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'kolla-ts-shell-')), 'pwned');
+    for (const value of [...hostile, `x; touch ${marker}`, `$(touch ${marker})`, "it's"]) {
+      const out = execFileSync('sh', ['-c', `printf %s ${shellQuote(value)}`]).toString();
+      expect(out).toBe(value);
+    }
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('iniValue doubles $ and refuses line breaks; myCnfValue quotes and refuses line breaks', () => {
+    expect(iniValue('a$b')).toBe('a$$b');
+    expect(() => iniValue('a\nb = c')).toThrow(UnsafeValueError);
+    expect(myCnfValue('pa#ss\\')).toBe('"pa#ss\\\\"');
+    expect(() => myCnfValue('a\nb')).toThrow(UnsafeValueError);
+  });
+});
