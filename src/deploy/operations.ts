@@ -1,10 +1,12 @@
 import { writeFileSync, chmodSync, renameSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { UnhealthyError } from '../errors.ts';
-import { LABEL } from '../plan/desired.ts';
+import { shellQuote } from '../util/escape.ts';
+import { enabledRoles, LABEL } from '../plan/desired.ts';
+import type { Role } from '../plan/roles.ts';
 import { diffState, isEmptyPlan, type ObservedHost, type Plan } from '../plan/diff.ts';
 import { observeHosts } from '../plan/observe.ts';
-import { stepStampsPath } from '../transport/state-files.ts';
+import { ownerPath, readStateFile, stepStampsPath, writeStateFile } from '../transport/state-files.ts';
 import { applyPlan, waitHealthy, type ApplyReporter } from './apply.ts';
 import type { Deployment } from './session.ts';
 
@@ -96,7 +98,9 @@ export interface DestroyOptions {
 
 /**
  * Removes service containers and their config. Data containers, named
- * volumes and images go only when asked for explicitly.
+ * volumes and images go only when asked for explicitly, and only those of
+ * the selected services: a volume another service still uses (kolla_logs)
+ * stays, and so do the other services' step stamps.
  */
 export async function destroy(deployment: Deployment, options: DestroyOptions, log: (line: string) => void): Promise<void> {
   const configRoot = String(deployment.globals.node_config_directory);
@@ -111,17 +115,30 @@ export async function destroy(deployment: Deployment, options: DestroyOptions, l
       images.get(container.host)!.add(container.spec.image);
     }
   }
+  const selected = new Set(deployment.desired.services.map((s) => s.role.service));
+  const keptVolumes = volumesOf(enabledRoles(deployment.roles, deployment.globals).filter((role) => !selected.has(role.service)));
   for (const host of deployment.desired.hosts) {
     const { engine, connection } = deployment.hosts.get(host)!;
-    // Leftover one-shot containers of an interrupted bootstrap.
-    for (const leftover of await engine.listByLabel(LABEL.bootstrap)) await engine.remove(leftover.name);
+    // Leftover one-shot containers of an interrupted bootstrap of these services.
+    for (const leftover of await engine.listByLabel(LABEL.bootstrap)) {
+      if (selected.has(leftover.labels[LABEL.service] ?? '')) await engine.remove(leftover.name);
+    }
     if (options.includeData) {
       for (const volume of namedVolumes(deployment, host)) {
+        if (keptVolumes.has(volume)) {
+          log(`${host}: keeping volume ${volume} (other services use it)`);
+          continue;
+        }
         log(`${host}: removing volume ${volume}`);
         await engine.removeVolume(volume);
       }
-      await connection.remove(dirname(stepStampsPath(configRoot)));
+      // Their steps (databases, registrations) must run again on the next deploy; the others' must not.
+      const stamps = await readStateFile<string>(connection, stepStampsPath(configRoot));
+      const remaining = Object.fromEntries(Object.entries(stamps).filter(([id]) => !selected.has(id.split('/')[0]!)));
+      await writeStateFile(connection, stepStampsPath(configRoot), remaining);
     }
+    // With every service and its data gone the host is free for another config directory.
+    if (options.includeData && deployment.desired.services.length === enabledRoles(deployment.roles, deployment.globals).length) await connection.remove(ownerPath(configRoot));
     if (options.includeImages) {
       for (const image of images.get(host) ?? []) {
         log(`${host}: removing image ${image}`);
@@ -131,36 +148,46 @@ export async function destroy(deployment: Deployment, options: DestroyOptions, l
   }
 }
 
+/** Named volumes (not host paths) that containers of these roles mount. */
+function volumesOf(roles: readonly Role[]): Set<string> {
+  const volumes = new Set<string>();
+  for (const role of roles) {
+    for (const def of [...role.containers, ...role.dataContainers]) for (const volume of def.volumes) addNamedVolume(volumes, volume);
+  }
+  return volumes;
+}
+
 function namedVolumes(deployment: Deployment, host: string): Set<string> {
   const volumes = new Set<string>();
   for (const service of deployment.desired.services) {
     for (const container of [...service.containers, ...service.dataContainers]) {
       if (container.host !== host) continue;
-      for (const volume of container.definition.volumes) {
-        const source = volume.split(':')[0]!;
-        if (source && !source.startsWith('/')) volumes.add(source);
-      }
+      for (const volume of container.definition.volumes) addNamedVolume(volumes, volume);
     }
   }
   return volumes;
 }
 
+function addNamedVolume(volumes: Set<string>, mount: string): void {
+  const source = mount.split(':')[0]!;
+  if (source && !source.startsWith('/')) volumes.add(source);
+}
+
 /** Writes admin-openrc.sh (0600) for the real OpenStack client. */
 export function writeAdminOpenrc(deployment: Deployment, configDir: string): string {
   const file = join(configDir, 'admin-openrc.sh');
-  const quote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`;
   const lines = [
     '# Generated by kolla-ts post-deploy. Keep it private: it holds the admin password.',
     'export OS_PROJECT_DOMAIN_NAME=Default',
     'export OS_USER_DOMAIN_NAME=Default',
     'export OS_PROJECT_NAME=admin',
     'export OS_USERNAME=admin',
-    `export OS_PASSWORD=${quote(deployment.passwords.keystone_admin_password ?? '')}`,
-    `export OS_AUTH_URL=${quote(`http://${deployment.globals.kolla_internal_vip_address}:5000/v3`)}`,
+    `export OS_PASSWORD=${shellQuote(deployment.passwords.keystone_admin_password ?? '')}`,
+    `export OS_AUTH_URL=${shellQuote(`http://${deployment.globals.kolla_internal_vip_address}:5000/v3`)}`,
     'export OS_INTERFACE=internal',
     'export OS_ENDPOINT_TYPE=internalURL',
     'export OS_IDENTITY_API_VERSION=3',
-    `export OS_REGION_NAME=${quote(String(deployment.globals.openstack_region_name))}`,
+    `export OS_REGION_NAME=${shellQuote(String(deployment.globals.openstack_region_name))}`,
     'export OS_AUTH_PLUGIN=password',
     '',
   ];

@@ -4,6 +4,7 @@ import { loadGlobals, type Globals } from '../config/globals.ts';
 import { loadPasswords, type Passwords } from '../config/passwords.ts';
 import { ConfigRenderer } from '../config/templates.ts';
 import { DockerodeContainerEngine, type ContainerEngine } from '../engine/containers.ts';
+import { pingEngine } from '../engine/docker.ts';
 import { InputError, UnreachableError } from '../errors.ts';
 import { loadInventory, type HostSpec, type Inventory } from '../inventory/inventory.ts';
 import { computeDesiredState, enabledRoles, type DesiredState } from '../plan/desired.ts';
@@ -11,6 +12,7 @@ import { loadRoles, type Role } from '../plan/roles.ts';
 import type { HostConnection } from '../transport/host.ts';
 import { LocalHost } from '../transport/local.ts';
 import { SshHost } from '../transport/ssh.ts';
+import { ownerPath } from '../transport/state-files.ts';
 
 export interface DeploymentPaths {
   projectRoot: string;
@@ -31,6 +33,8 @@ export interface Deployment {
   inventory: Inventory;
   desired: DesiredState;
   hosts: Map<string, ConnectedHost>;
+  /** The deploy-side config directory (globals.yml, passwords.yml, config/). */
+  configDir: string;
   /** Replaces every password value in a text; applied to all output that comes from hosts. */
   redact(text: string): string;
   close(): Promise<void>;
@@ -77,8 +81,10 @@ export async function openDeployment(paths: DeploymentPaths, options: { services
       [...usedHosts].map(async (name) => {
         const connection = await connect(inventory.hosts.get(name)!);
         hosts.set(name, { connection, engine: new DockerodeContainerEngine(connection.docker) });
+        await pingEngine(connection.docker, name, connection.engineAddress);
       }),
     );
+    await Promise.all([...hosts].map(([name, host]) => checkOwner(name, host.connection, String(globals.node_config_directory), paths.configDir)));
     const facts = new Map<string, HostFacts>();
     for (const name of usedHosts) {
       const spec = inventory.hosts.get(name)!;
@@ -110,6 +116,7 @@ export async function openDeployment(paths: DeploymentPaths, options: { services
       inventory,
       desired,
       hosts,
+      configDir: paths.configDir,
       redact: (text) => secrets.reduce((out, secret) => out.split(secret).join('****'), text),
       close,
     };
@@ -126,4 +133,28 @@ async function connect(spec: HostSpec): Promise<HostConnection> {
   } catch (error) {
     throw new UnreachableError(`cannot connect to host ${spec.name} (${spec.address}:${spec.port}): ${(error as Error).message}`);
   }
+}
+
+/**
+ * Two config directories deploying to one host would share its
+ * node_config_directory and its container names, each undoing the other.
+ * The first deploy records its config directory there; any other is refused.
+ */
+async function checkOwner(host: string, connection: HostConnection, configRoot: string, configDir: string): Promise<void> {
+  const path = ownerPath(configRoot);
+  const content = await connection.readFile(path);
+  if (!content) return;
+  let owner: string | undefined;
+  try {
+    owner = (JSON.parse(content.toString('utf8')) as { configDir?: string }).configDir;
+  } catch {
+    owner = undefined;
+  }
+  if (owner === undefined || owner === configDir) return;
+  throw new InputError(
+    `host ${host}: ${configRoot} is managed from config directory ${owner}, not ${configDir}; ` +
+      `use --configdir ${owner}, or deploy this one elsewhere (another host, or destroy the other cloud first). ` +
+      `If the config directory was moved, remove ${path} on ${host}`,
+    { file: join(configDir, 'globals.yml'), key: 'node_config_directory' },
+  );
 }

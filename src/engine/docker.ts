@@ -30,15 +30,34 @@ export interface ImageEngine {
 
 export class EngineStreamError extends Error {}
 
+/**
+ * The deploy host's own engine, found as the docker CLI finds it:
+ * DOCKER_HOST (unix:// or tcp://, with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH),
+ * else the default socket. dockerode's modem reads the same variables.
+ */
+export function localDocker(): Docker {
+  return new Docker();
+}
+
+export function localEngineAddress(): string {
+  return process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+}
+
+/** Fails with UnreachableError (exit 3) naming the host and the engine's address. */
+export async function pingEngine(docker: Docker, host: string, address: string): Promise<void> {
+  try {
+    await docker.ping();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new UnreachableError(`${host}: the Docker engine at ${address} does not answer (${code}); is dockerd running?`);
+  }
+}
+
 export class DockerodeImageEngine implements ImageEngine {
-  constructor(private readonly docker: Docker = new Docker()) {}
+  constructor(private readonly docker: Docker = localDocker()) {}
 
   async ping(): Promise<void> {
-    try {
-      await this.docker.ping();
-    } catch (error) {
-      throw new UnreachableError(`the Docker engine does not answer (${(error as Error).message}); is dockerd running?`);
-    }
+    await pingEngine(this.docker, 'localhost', localEngineAddress());
   }
 
   async inspectImage(ref: string): Promise<{ id: string; labels: Record<string, string> } | null> {

@@ -9,6 +9,8 @@ export interface HostConnection {
   readonly name: string;
   /** A Docker API client bound to this host's engine. */
   readonly docker: Docker;
+  /** Where that engine is, for messages (`unix:///var/run/docker.sock`, `ssh://...`). */
+  readonly engineAddress: string;
   /** The file's content, or null when it does not exist. */
   readFile(path: string): Promise<Buffer | null>;
   /** Writes through a temp file in the same directory and a rename: no reader sees half a file. */

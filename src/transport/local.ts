@@ -2,19 +2,16 @@ import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/
 import { networkInterfaces } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { localDocker, localEngineAddress } from '../engine/docker.ts';
 import type { HostConnection } from './host.ts';
 
 /** The deploy host itself: files through the local file system, the engine through its socket. */
 export class LocalHost implements HostConnection {
-  readonly docker: Docker;
+  readonly docker: Docker = localDocker();
+  readonly engineAddress = localEngineAddress();
 
-  constructor(
-    readonly name: string,
-    socketPath = '/var/run/docker.sock',
-  ) {
-    this.docker = new Docker({ socketPath });
-  }
+  constructor(readonly name: string) {}
 
   async readFile(path: string): Promise<Buffer | null> {
     try {

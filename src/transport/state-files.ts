@@ -9,6 +9,11 @@ export function stepStampsPath(configRoot: string): string {
   return `${configRoot}/.kolla-ts/steps.json`;
 }
 
+/** Which deploy-side config directory manages this host's node_config_directory. */
+export function ownerPath(configRoot: string): string {
+  return `${configRoot}/.kolla-ts/owner.json`;
+}
+
 export function appliedConfigPath(configRoot: string): string {
   return `${configRoot}/.kolla-ts/applied-config.json`;
 }
@@ -26,6 +31,10 @@ export async function readStateFile<T>(connection: HostConnection, path: string)
 export async function updateStateFile<T>(connection: HostConnection, path: string, key: string, value: T): Promise<void> {
   const state = await readStateFile<T>(connection, path);
   state[key] = value;
+  await writeStateFile(connection, path, state);
+}
+
+export async function writeStateFile<T>(connection: HostConnection, path: string, state: Record<string, T>): Promise<void> {
   await connection.ensureDir(dirname(path), 0o700);
   await connection.writeFileAtomic(path, JSON.stringify(state, null, 2), 0o600);
 }
