@@ -6,9 +6,9 @@
  * python3-openstackclient; .ci/run provides all of them.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,13 @@ async function openstack(...args: string[]): Promise<unknown> {
 async function kollaTs(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const result = await runCli(args, { onLine: log });
   return result;
+}
+
+/** Every image of the tree: a folder under images/ with a Dockerfile.hbs. */
+function imageNames(): string[] {
+  return readdirSync(join(PROJECT_ROOT, 'images'), { recursive: true, encoding: 'utf8' })
+    .filter((path) => basename(path) === 'Dockerfile.hbs')
+    .map((path) => basename(dirname(path)));
 }
 
 /** Container id and start time of every managed container. */
@@ -79,8 +86,16 @@ describe('all-in-one cloud', () => {
   });
 
   it('builds every image of the default profile and pushes it', { timeout: 40 * 60_000 }, async () => {
-    const result = await kollaTs(['build', '--profile', 'default', '--registry', REGISTRY, '--push', '--threads', '2', '--retries', '1', '--logs-dir', join(configDir, 'build-logs')]);
+    const summaryFile = join(configDir, 'build-summary.json');
+    rmSync(summaryFile, { force: true });
+    const result = await kollaTs(['build', '--profile', 'default', '--registry', REGISTRY, '--push', '--threads', '2', '--retries', '1', '--logs-dir', join(configDir, 'build-logs'), '--summary-json', summaryFile]);
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    // Every image of the tree is named, as built now or as up to date (its key already in the registry).
+    const summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as { built: string[]; skipped: { name: string }[]; failed: unknown[]; unmatched: string[] };
+    expect(summary.failed).toEqual([]);
+    expect(summary.unmatched).toEqual([]);
+    const named = [...summary.built, ...summary.skipped.map((s) => s.name)].sort();
+    expect(named).toEqual(imageNames().sort());
   });
 
   it('generates passwords with mode 0600 and keeps them on a second run', async () => {
@@ -112,7 +127,7 @@ describe('all-in-one cloud', () => {
     );
   });
 
-  it('keeps secrets out of container environments, commands and labels', async () => {
+  it('keeps secrets out of container environments, commands, labels and health checks; health checks run without a shell', async () => {
     const passwords = readFileSync(join(configDir, 'passwords.yml'), 'utf8')
       .split('\n')
       .map((line) => line.split(': ')[1]?.trim())
@@ -120,8 +135,9 @@ describe('all-in-one cloud', () => {
     const list = await docker.listContainers({ all: true, filters: { label: ['org.kolla-ts.managed=true'] } });
     for (const c of list) {
       const info = await docker.getContainer(c.Id).inspect();
-      const visible = JSON.stringify([info.Config.Env, info.Config.Cmd, info.Config.Entrypoint, info.Config.Labels, info.Args]);
+      const visible = JSON.stringify([info.Config.Env, info.Config.Cmd, info.Config.Entrypoint, info.Config.Labels, info.Args, info.Config.Healthcheck]);
       for (const secret of passwords) expect(visible, info.Name).not.toContain(secret);
+      if (info.Config.Healthcheck) expect(info.Config.Healthcheck.Test?.[0], info.Name).toBe('CMD');
     }
     const confMode = statSync('/etc/kolla/keystone/keystone.conf').mode & 0o777;
     expect(confMode).toBe(0o600);
@@ -246,10 +262,12 @@ describe('all-in-one cloud', () => {
     writeFileSync(globalsFile, good);
     const passwordsFile = join(configDir, 'passwords.yml');
     const passwords = readFileSync(passwordsFile, 'utf8');
-    writeFileSync(passwordsFile, passwords.replace(/^nova_keystone_password: .*$/m, 'nova_keystone_password:'));
+    const emptied = passwords.replace(/^nova_keystone_password: .*$/m, 'nova_keystone_password:');
+    writeFileSync(passwordsFile, emptied);
     const missing = await kollaTs(['deploy', ...deployArgs]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('nova_keystone_password');
+    const line = emptied.split('\n').findIndex((l) => l.startsWith('nova_keystone_password:')) + 1;
+    expect(missing.stderr).toContain(`${passwordsFile}:${line} (key nova_keystone_password): no value for`);
     writeFileSync(passwordsFile, passwords);
     expect(changedContainers(before, await containerSnapshot())).toEqual([]);
   });
@@ -284,6 +302,39 @@ describe('all-in-one cloud', () => {
     expect((await kollaTs(['deploy', ...deployArgs])).code).toBe(0);
     const images = (await openstack('image', 'list')) as { Name: string; Status: string }[];
     expect(images.find((image) => image.Name === `e2e-tiny-${runId}`)?.Status).toBe('active');
+  });
+
+  it('refuses a second config directory on hosts the first one manages, changing nothing', { timeout: 5 * 60_000 }, async () => {
+    const other = mkdtempSync(join(tmpdir(), 'kolla-ts-other-etc-'));
+    cpSync(configDir, other, { recursive: true });
+    const before = await containerSnapshot();
+    const result = await kollaTs(['deploy', '-i', inventory, '--configdir', other]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`host localhost: /etc/kolla is managed from config directory ${configDir}, not ${other}`);
+    expect(changedContainers(before, await containerSnapshot())).toEqual([]);
+    rmSync(other, { recursive: true, force: true });
+  });
+
+  it('destroy --services glance --include-data removes only what glance alone uses; deploy brings it back', { timeout: 15 * 60_000 }, async () => {
+    const stampsFile = '/etc/kolla/.kolla-ts/steps.json';
+    const stampsBefore = JSON.parse(readFileSync(stampsFile, 'utf8')) as Record<string, string>;
+    const destroyed = await kollaTs(['destroy', ...deployArgs, '--services', 'glance', '--include-data', '--yes-i-really-really-mean-it']);
+    expect(destroyed.code, destroyed.stderr).toBe(0);
+    expect(destroyed.stderr).toContain('localhost: keeping volume kolla_logs (other services use it)');
+    await expect(docker.getVolume('glance').inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect((await docker.getVolume('kolla_logs').inspect()).Name).toBe('kolla_logs');
+    expect(existsSync('/etc/kolla/glance_api')).toBe(false);
+    const stampsAfter = JSON.parse(readFileSync(stampsFile, 'utf8')) as Record<string, string>;
+    expect(Object.keys(stampsAfter).filter((id) => id.startsWith('glance/'))).toEqual([]);
+    expect(stampsAfter).toEqual(Object.fromEntries(Object.entries(stampsBefore).filter(([id]) => !id.startsWith('glance/'))));
+
+    // glance's steps (database, registration, db sync) run again; nothing else does.
+    const plan = JSON.parse((await kollaTs(['plan', ...deployArgs, '--json'])).stdout) as { services: { service: string; steps: { run: boolean }[] }[] };
+    const rerun = plan.services.filter((s) => s.steps.some((step) => step.run)).map((s) => s.service);
+    expect(rerun).toEqual(['glance']);
+    const redeployed = await kollaTs(['deploy', ...deployArgs]);
+    expect(redeployed.code, redeployed.stderr).toBe(0);
+    expect((await kollaTs(['check', ...deployArgs])).code).toBe(0);
   });
 
 });
