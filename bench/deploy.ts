@@ -1,21 +1,53 @@
 /**
- * Deploy benchmark (not a test): prints, in one run,
+ * Deploy benchmark (not a test). In one run:
  *   1. cold deploy of the all-in-one (after destroy --include-data);
- *   2. deploy with nothing changed (target: under 3 s);
- *   3. reconfigure after one override, and the part of it beyond the
- *      affected container's own start-to-healthy time;
+ *   2. --rounds times (default 5): deploy with nothing changed;
+ *   3. --rounds times: reconfigure after one override (config/glance.conf, a
+ *      new value each round), split into the CLI's work before the stop, the
+ *      old glance_api's stop, glance_api's own start (container start to the
+ *      first answer of its health URL, probed at 10 Hz), the wait for
+ *      Docker's health status, and the CLI's work after it (service-start.ts);
  *   4. peak memory (max RSS) of the CLI in each run.
- * It replaces whatever all-in-one cloud runs here. Needs root, dockerd, the
- * registry and the images (scripts/all-in-one.sh or `kolla-ts build --push`).
+ * Every sample goes to bench/results/<date>-deploy.json; `npm run bench:report`
+ * turns the results into bench/RESULTS.md.
+ *
+ * It replaces whatever all-in-one cloud runs here (its own config dir under
+ * /tmp, the same containers and volumes). Needs root, dockerd, the registry
+ * and the images (scripts/all-in-one.sh or `kolla-ts build --push`):
+ *   npm run bench:deploy [-- --rounds N]
  */
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Docker from 'dockerode';
+import { parseArgs } from 'node:util';
+import { describeMachine, ROOT, startRecord, writeRecord, type RunRecord } from './common.ts';
+import { timeRestart, type RestartTimeline } from './service-start.ts';
 
-const ROOT = join(import.meta.dirname, '..');
+export interface CliRun {
+  seconds: number;
+  rssMiB: number;
+}
+
+export interface DeploySettings {
+  rounds: number;
+  restarted: string;
+}
+
+export interface DeploySamples {
+  cold: CliRun;
+  noop: CliRun[];
+  reconfigure: (CliRun & { timeline: RestartTimeline })[];
+}
+
+export type DeployRecord = RunRecord<DeploySettings, DeploySamples>;
+
+const { values: flags } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
+const rounds = Number(flags.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${flags.rounds}: expected a positive integer`);
+
 const CLI = join(ROOT, 'bin', 'kolla-ts.mjs');
+const RESTARTED = 'glance_api';
 const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-bench-deploy-'));
 const common = ['-i', join(ROOT, 'inventory', 'all-in-one.yml'), '--configdir', configDir];
 
@@ -23,45 +55,49 @@ if (spawnSync('sh', ['-c', 'command -v /usr/bin/time']).status !== 0) {
   spawnSync('apt-get', ['install', '-y', '-qq', 'time'], { stdio: 'ignore' });
 }
 
-/** Runs the CLI under GNU time; returns wall seconds and max RSS in MiB. */
-function measure(label: string, args: string[]): { seconds: number; rssMiB: number } {
+/** Runs the CLI under GNU time; returns wall seconds and max RSS in MiB. Asynchronous, so probes can run meanwhile. */
+async function measure(label: string, args: string[]): Promise<CliRun> {
   const rssFile = join(configDir, 'rss');
   const started = process.hrtime.bigint();
-  const result = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, CLI, ...args], {
+  const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, CLI, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, CI: 'true' },
-    maxBuffer: 64 * 1024 * 1024,
   });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-3000)));
+  const status = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (result.status !== 0) throw new Error(`${label} failed (exit ${result.status}): ${result.stderr.toString().slice(-3000)}`);
-  const rssMiB = Number(spawnSync('cat', [rssFile]).stdout.toString().trim()) / 1024;
+  if (status !== 0) throw new Error(`${label} failed (exit ${status}): ${stderr}`);
+  const rssMiB = Number(readFileSync(rssFile, 'utf8').trim()) / 1024;
   console.log(`${label.padEnd(52)} ${seconds.toFixed(2).padStart(8)} s   max RSS ${rssMiB.toFixed(0).padStart(4)} MiB`);
   return { seconds, rssMiB };
 }
 
-/** Seconds from a container's start to its first passing health check. */
-async function startToHealthy(name: string): Promise<number> {
-  const info = await new Docker().getContainer(name).inspect();
-  const started = Date.parse(info.State.StartedAt);
-  const healthy = info.State.Health?.Log?.find((entry) => entry.ExitCode === 0 && Date.parse(entry.Start) >= started);
-  return healthy ? (Date.parse(healthy.End) - started) / 1000 : Number.NaN;
-}
-
-console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${new Date().toISOString()}\n`);
+const header = startRecord('deploy');
+console.log(`machine: ${describeMachine(header.machine)}`);
+console.log(`commit ${header.git.commit}${header.git.dirty ? ' (tree dirty)' : ''}; ${rounds} rounds\n`);
 copyFileSync(join(ROOT, 'inventory', 'globals.all-in-one.yml'), join(configDir, 'globals.yml'));
 spawnSync('bash', [join(ROOT, 'scripts', 'provider-interface.sh'), 'kolla-ext0'], { stdio: 'ignore' });
 spawnSync(process.execPath, [CLI, 'genpwd', '--configdir', configDir], { stdio: 'ignore' });
-spawnSync(process.execPath, [CLI, 'destroy', ...common, '--yes-i-really-really-mean-it', '--include-data'], { stdio: 'ignore' });
+// The cloud already here belongs to the config directory that deployed it: destroy it with that one.
+const ownerFile = '/etc/kolla/.kolla-ts/owner.json';
+const owner = existsSync(ownerFile) ? (JSON.parse(readFileSync(ownerFile, 'utf8')) as { configDir?: string }).configDir : undefined;
+const destroyArgs = ['-i', join(ROOT, 'inventory', 'all-in-one.yml'), '--configdir', owner ?? configDir];
+spawnSync(process.execPath, [CLI, 'destroy', ...destroyArgs, '--yes-i-really-really-mean-it', '--include-data'], { stdio: 'ignore' });
 
-const cold = measure('cold deploy (all-in-one, empty host)', ['deploy', ...common]);
-const noop = measure('deploy, nothing changed', ['deploy', ...common]);
+const cold = await measure('cold deploy (all-in-one, empty host)', ['deploy', ...common]);
+const noop: CliRun[] = [];
+for (let round = 1; round <= rounds; round++) noop.push(await measure(`deploy, nothing changed (${round}/${rounds})`, ['deploy', ...common]));
+
 mkdirSync(join(configDir, 'config'), { recursive: true });
-writeFileSync(join(configDir, 'config', 'glance.conf'), '[DEFAULT]\ndebug = True\n');
-const reconfigure = measure('reconfigure after one override (glance.conf)', ['reconfigure', ...common]);
-const own = await startToHealthy('glance_api');
-console.log('\nsummary');
-console.log(`  cold deploy:      ${cold.seconds.toFixed(1)} s`);
-console.log(`  nothing changed:  ${noop.seconds.toFixed(2)} s (target < 3 s)`);
-console.log(`  reconfigure:      ${reconfigure.seconds.toFixed(1)} s, of which glance_api's own start-to-healthy ${own.toFixed(1)} s: ${(reconfigure.seconds - own).toFixed(1)} s beyond it`);
-console.log(`  CLI peak memory:  ${Math.max(cold.rssMiB, noop.rssMiB, reconfigure.rssMiB).toFixed(0)} MiB`);
+const reconfigure: DeploySamples['reconfigure'] = [];
+for (let round = 1; round <= rounds; round++) {
+  // oslo.config ignores the unknown key; it only makes each round's file differ.
+  writeFileSync(join(configDir, 'config', 'glance.conf'), `[DEFAULT]\ndebug = True\nbench_round = ${round}\n`);
+  const { result, timeline } = await timeRestart(RESTARTED, () => measure(`reconfigure after one override (${round}/${rounds})`, ['reconfigure', ...common]));
+  reconfigure.push({ ...result, timeline });
+}
+
+const record: DeployRecord = { ...header, settings: { rounds, restarted: RESTARTED }, samples: { cold, noop, reconfigure } };
+console.log(`\nraw figures: ${writeRecord(record)}; \`npm run bench:report\` writes bench/RESULTS.md from bench/results/`);

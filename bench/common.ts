@@ -1,0 +1,111 @@
+/**
+ * What the benches share: the record of a run (machine, commit, command,
+ * raw samples) written as JSON under bench/results/, and the statistics the
+ * report draws from those samples.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..');
+export const RESULTS_DIR = join(ROOT, 'bench', 'results');
+
+export interface Machine {
+  cpuModel: string;
+  cores: number;
+  memoryGiB: number;
+  os: string;
+  kernel: string;
+  docker: string;
+  dockerStorageDriver: string;
+}
+
+export interface GitState {
+  commit: string;
+  /** Other engineers share this tree, so say which files differed from the commit. */
+  dirty: boolean;
+  changedFiles: string[];
+}
+
+export interface RunRecord<Settings, Samples> {
+  bench: string;
+  date: string;
+  command: string;
+  machine: Machine;
+  git: GitState;
+  settings: Settings;
+  samples: Samples;
+}
+
+export interface Stats {
+  n: number;
+  min: number;
+  median: number;
+  max: number;
+}
+
+export function stats(values: readonly number[]): Stats {
+  if (values.length === 0) throw new Error('no samples');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { n: sorted.length, min: sorted[0]!, median, max: sorted.at(-1)! };
+}
+
+function output(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { cwd: ROOT });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr?.toString() ?? result.error}`);
+  return result.stdout.toString();
+}
+
+export function machine(): Machine {
+  const osRelease = readFileSync('/etc/os-release', 'utf8').match(/^PRETTY_NAME="?([^"\n]*)"?$/m);
+  return {
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
+    os: osRelease?.[1] ?? 'unknown',
+    kernel: release(),
+    docker: output('docker', ['version', '--format', '{{.Server.Version}}']).trim(),
+    dockerStorageDriver: output('docker', ['info', '--format', '{{.Driver}}']).trim(),
+  };
+}
+
+export function gitState(): GitState {
+  // Each entry is "XY path": -z keeps paths verbatim, --no-renames one path per entry; no trimming, X is often a space.
+  const changedFiles = output('git', ['status', '--porcelain', '-z', '--no-renames'])
+    .split('\0')
+    .filter(Boolean)
+    .map((entry) => entry.slice(3));
+  return { commit: output('git', ['rev-parse', 'HEAD']).trim(), dirty: changedFiles.length > 0, changedFiles };
+}
+
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The command line as the user typed it, so the report can say how to repeat the run. */
+function commandLine(): string {
+  const args = process.argv.slice(2).map(shellQuote).join(' ');
+  const script = process.env.npm_lifecycle_event;
+  if (script?.startsWith('bench:')) return `npm run ${script}${args ? ` -- ${args}` : ''}`;
+  return `tsx ${relative(ROOT, process.argv[1] ?? '')}${args ? ` ${args}` : ''}`;
+}
+
+/** Taken when the run starts, so the commit and tree state are those the figures came from. */
+export function startRecord(bench: string): Omit<RunRecord<never, never>, 'settings' | 'samples'> {
+  return { bench, date: new Date().toISOString(), command: commandLine(), machine: machine(), git: gitState() };
+}
+
+/** Writes bench/results/<date>-<bench>.json; returns its path relative to the project. */
+export function writeRecord<Settings, Samples>(record: RunRecord<Settings, Samples>): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, `${record.date.replace(/:/g, '').replace(/\.\d+Z$/, 'Z')}-${record.bench}.json`);
+  writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  return relative(ROOT, file);
+}
+
+export function describeMachine(m: Machine): string {
+  return `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, Docker ${m.docker} (${m.dockerStorageDriver})`;
+}

@@ -1,0 +1,153 @@
+/**
+ * Writes bench/RESULTS.md from bench/RESULTS.template.md (the hand-written
+ * parts) and the runs in bench/results/*.json, so that no figure is copied
+ * by hand. The latest run of each bench is shown in full, every run is listed.
+ *   npm run bench:report [-- --results-dir DIR --out FILE]
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BuildRecord, KollaRun } from './build.ts';
+import { describeMachine, RESULTS_DIR, ROOT, stats, type RunRecord } from './common.ts';
+import type { DeployRecord } from './deploy.ts';
+import type { RestartTimeline } from './service-start.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    'results-dir': { type: 'string', default: RESULTS_DIR },
+    out: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
+  },
+});
+const resultsDir = flags['results-dir'];
+const out = flags.out;
+const TEMPLATE = join(ROOT, 'bench', 'RESULTS.template.md');
+const PLACEHOLDER = '<!-- figures -->';
+
+type AnyRecord = RunRecord<unknown, unknown> & { file: string };
+
+function loadRuns(): AnyRecord[] {
+  let names: string[];
+  try {
+    names = readdirSync(resultsDir).filter((name) => name.endsWith('.json'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return names
+    .map((name) => ({ ...(JSON.parse(readFileSync(join(resultsDir, name), 'utf8')) as RunRecord<unknown, unknown>), file: join(resultsDir, name) }))
+    .sort((a, b) => a.date.localeCompare(b.date));
+}
+
+const s = (seconds: number): string => (Math.abs(seconds) < 10 ? seconds.toFixed(2) : seconds.toFixed(1));
+const triple = (values: number[]): string => {
+  const { min, median, max } = stats(values);
+  return values.length === 1 ? s(min) : `${s(min)} / ${s(median)} / ${s(max)}`;
+};
+const percent = (part: number, whole: number): string => `${((part / whole) * 100).toFixed(0)} %`;
+/** Links are relative to the written file, so they work wherever --out puts it. */
+const link = (file: string): string => `[\`${relative(ROOT, file)}\`](${relative(join(out, '..'), file)})`;
+
+function provenance(run: AnyRecord): string {
+  const dirty = run.git.dirty ? `, tree dirty (${run.git.changedFiles.length} changed files, listed in the JSON)` : '';
+  return [
+    `From ${link(run.file)}: \`${run.command}\`, ${run.date.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}, commit \`${run.git.commit.slice(0, 12)}\`${dirty}.`,
+    `Machine: ${describeMachine(run.machine)}.`,
+  ].join('\n');
+}
+
+/** One list when the rounds agree, otherwise each round's. */
+function builtPerRound(runs: KollaRun[]): string {
+  const lists = runs.map((run) => run.built.join(', ') || 'none');
+  return new Set(lists).size === 1 ? `${lists[0]} (every round)` : lists.map((list, i) => `round ${i + 1}: ${list}`).join('; ');
+}
+
+function buildSection(run: AnyRecord): string {
+  const { settings, samples } = run as unknown as BuildRecord;
+  const { threads1, threads2, dockerBuild } = samples.cold;
+  const gain = (from: number, to: number): string => (to <= from ? `${s(from - to)} s less (−${percent(from - to, from)})` : `${s(to - from)} s more (+${percent(to - from, from)})`);
+  return `## Build
+
+${provenance(run)}
+${settings.images.length} images (${settings.selection ? `selected by \`${settings.selection}\`` : 'every image'}), leaf \`${settings.leaf}\`, ${settings.rounds} rounds.
+
+### Cold: no layer cache, none of the images present; one run each, in this order
+
+| builder | seconds | images built |
+| --- | ---: | ---: |
+| kolla-ts \`--threads 2\` | ${s(threads2.seconds)} | ${threads2.built.length} |
+| kolla-ts \`--threads 1\` | ${s(threads1.seconds)} | ${threads1.built.length} |
+| plain \`docker build\`, one image after another in dependency order | ${s(dockerBuild)} | ${settings.images.length} |
+
+- Parallelism (\`--threads 1\` → \`--threads 2\`): ${gain(threads1.seconds, threads2.seconds)}.
+- The builder itself (plain \`docker build\` → kolla-ts \`--threads 1\`): ${gain(dockerBuild, threads1.seconds)}.
+
+### Rebuilds, ${settings.rounds} rounds: seconds, min / median / max
+
+| what | kolla-ts \`--threads 2\` | plain \`docker build\` (layer cache) |
+| --- | ---: | ---: |
+| nothing changed | ${triple(samples.noop.kollaTs.map((r) => r.seconds))} | ${triple(samples.noop.dockerBuild)} |
+| \`${settings.leaf}\`'s Dockerfile changed | ${triple(samples.leaf.kollaTs.map((r) => r.seconds))} | ${triple(samples.leaf.dockerBuild)} |
+
+- kolla-ts built, nothing changed: ${builtPerRound(samples.noop.kollaTs)}.
+- kolla-ts built, leaf changed: ${builtPerRound(samples.leaf.kollaTs)}.
+`;
+}
+
+type Instant = Exclude<keyof RestartTimeline, 'url' | 'probes'>;
+
+function deploySection(run: AnyRecord): string {
+  const { settings, samples } = run as unknown as DeployRecord;
+  const timelines = samples.reconfigure.map((r) => r.timeline);
+  const phase = (from: Instant, to: Instant): number[] => timelines.map((t) => (t[to] - t[from]) / 1000);
+  const before = phase('commandStart', 'stopRequested');
+  const after = phase('healthy', 'commandEnd');
+  const all = [samples.cold, ...samples.noop, ...samples.reconfigure];
+  const urls = [...new Set(timelines.map((t) => t.url))].join(', ');
+  return `## Deploy
+
+${provenance(run)}
+${settings.rounds} rounds of the quick figures.
+
+| what | runs | seconds (min / median / max) |
+| --- | ---: | ---: |
+| cold deploy, empty host (after \`destroy --include-data\`) | 1 | ${s(samples.cold.seconds)} |
+| deploy with nothing changed | ${samples.noop.length} | ${triple(samples.noop.map((r) => r.seconds))} |
+| reconfigure after one override (\`config/glance.conf\`) | ${samples.reconfigure.length} | ${triple(samples.reconfigure.map((r) => r.seconds))} |
+
+Peak memory of the CLI (max RSS over all ${all.length} runs): ${Math.max(...all.map((r) => r.rssMiB)).toFixed(0)} MiB.
+
+### Where the reconfigure's time goes (${settings.restarted}, health URL ${urls})
+
+Each phase's min / median / max over the rounds; the medians need not add up to the median total.
+
+| phase | seconds |
+| --- | ---: |
+| CLI before the stop: start → Docker's \`kill\` (render, plan, write, restart call) | ${triple(before)} |
+| the old ${settings.restarted} stopping: \`kill\` → \`die\` | ${triple(phase('stopRequested', 'stopped'))} |
+| Docker starting the new process: \`die\` → \`State.StartedAt\` | ${triple(phase('stopped', 'started'))} |
+| **${settings.restarted}'s own start**: \`StartedAt\` → first answer of its health URL (probed at 10 Hz) | ${triple(phase('started', 'firstAnswer'))} |
+| Docker's health schedule: first answer → status \`healthy\` | ${triple(phase('firstAnswer', 'healthy'))} |
+| CLI after \`healthy\`: → exit (its 1 s health polling, exit) | ${triple(after)} |
+| **CLI overhead** (before the stop + after \`healthy\`) | ${triple(before.map((b, i) => b + after[i]!))} |
+`;
+}
+
+const sections: Record<string, (run: AnyRecord) => string> = { build: buildSection, deploy: deploySection };
+const runs = loadRuns();
+for (const run of runs) if (!sections[run.bench]) throw new Error(`${run.file}: unknown bench "${run.bench}"`);
+
+const figures = Object.entries(sections).map(([bench, section]) => {
+  const latest = runs.filter((run) => run.bench === bench).at(-1);
+  return latest ? section(latest) : `## ${bench[0]!.toUpperCase()}${bench.slice(1)}\n\nNo run on record yet: \`npm run bench:${bench}\`.\n`;
+});
+const list = runs.length
+  ? runs.map((run) => `- ${run.bench}: ${link(run.file)}, commit \`${run.git.commit.slice(0, 12)}\`${run.git.dirty ? ' (dirty)' : ''}, \`${run.command}\``).join('\n')
+  : 'None yet.';
+
+const template = readFileSync(TEMPLATE, 'utf8');
+if (!template.includes(PLACEHOLDER)) throw new Error(`${TEMPLATE} has no ${PLACEHOLDER} line`);
+const notice = `<!-- Written by \`npm run bench:report\` from bench/RESULTS.template.md and bench/results/*.json: edit those, not this file. -->\n\n`;
+const generated = `${figures.join('\n')}\n## Runs on record\n\nThe latest run of each bench is shown above.\n\n${list}`;
+// A function, so that a "$" in a command line is not read as a replacement pattern.
+writeFileSync(out, notice + template.replace(PLACEHOLDER, () => generated));
+console.log(`wrote ${relative(ROOT, out) || out} from ${runs.length} run(s)`);
