@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { InputError, UnreachableError } from '../errors.ts';
+import { BuildFailedError, InputError, UnreachableError } from '../errors.ts';
 import type { ImageEngine, LogSink } from '../engine/docker.ts';
 
 export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
@@ -54,8 +53,7 @@ export async function ensureBaseImage(engine: ImageEngine, options: BaseImageOpt
     if (bootstrap.exitCode !== 0) {
       throw new UnreachableError(`debootstrap from ${options.mirror} failed: ${bootstrap.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     }
-    const tar = spawn('tar', ['-C', join(dir, 'root'), '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await engine.importRootfs(tar.stdout, ROOTFS_REPO, options.suite);
+    await importRootDirectory(engine, join(dir, 'root'), { repo: ROOTFS_REPO, tag: options.suite }, log);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -63,6 +61,35 @@ export async function ensureBaseImage(engine: ImageEngine, options: BaseImageOpt
   if (!imported) throw new Error(`imported ${ref} but the engine does not show it`);
   log(`imported ${ref}`);
   return { ref, id: imported.id };
+}
+
+/**
+ * Imports the directory `root` as repo:tag. tar writes the archive to a file
+ * beside `root` first: streamed into the engine, the archive of a tar that
+ * failed half-way (an unreadable file, a full disk) would still end cleanly
+ * and be tagged as if it were the whole root. `tar` names the program, so a
+ * test can make it fail.
+ */
+export async function importRootDirectory(
+  engine: ImageEngine,
+  root: string,
+  target: { repo: string; tag: string },
+  log: LogSink,
+  tar = 'tar',
+): Promise<void> {
+  const archive = `${root}.tar`;
+  try {
+    const result = await $({ nothrow: true, quiet: true })`${tar} -C ${root} -c -f ${archive} .`;
+    const stderr = result.stderr.trim().split('\n').filter(Boolean);
+    if (result.exitCode !== 0) {
+      const status = result.exitCode === null ? `killed by ${result.signal}` : `exit status ${result.exitCode}`;
+      throw new BuildFailedError(`archiving ${root} with tar failed (${status}): ${stderr.slice(-3).join(' | ') || 'no message'}; ${target.repo}:${target.tag} was not imported`);
+    }
+    for (const line of stderr) log(`tar: ${line}`);
+    await engine.importRootfs(createReadStream(archive), target.repo, target.tag);
+  } finally {
+    rmSync(archive, { force: true });
+  }
 }
 
 async function assertMirrorReachable(mirror: string, suite: string): Promise<void> {

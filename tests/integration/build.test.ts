@@ -1,6 +1,7 @@
 /**
  * The build against a real Docker engine and a real registry: the keystone
- * chain from images/, pushed, run with config.json in both strategies.
+ * chain from images/, pushed, run with config.json in both strategies; and
+ * the import of a Debian root directory.
  * Needs dockerd and a registry (scripts/engine-up.sh starts both).
  */
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,8 +10,11 @@ import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importRootDirectory } from '../../src/build/base-rootfs.ts';
 import { BUILD_KEY_LABEL } from '../../src/build/key.ts';
+import { DockerodeImageEngine } from '../../src/engine/docker.ts';
 import { RegistryClient } from '../../src/engine/registry.ts';
+import { BuildFailedError } from '../../src/errors.ts';
 import { runCli, REGISTRY, requireEngine } from '../helpers/environment.ts';
 
 const docker = new Docker();
@@ -27,7 +31,12 @@ interface Summary {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'kolla-ts-build-it-'));
-const common = ['--registry', REGISTRY, '--namespace', NAMESPACE, '--tag', TAG, '--logs-dir', join(work, 'logs'), '--threads', '2'];
+// Own build contexts: the default work dir is shared with any other build on this machine.
+const common = ['--registry', REGISTRY, '--namespace', NAMESPACE, '--tag', TAG, '--logs-dir', join(work, 'logs'), '--work-dir', join(work, 'contexts'), '--threads', '2'];
+/** A label no earlier run gave the leaf, so the first build must build and push it. */
+const RUN_LABEL = 'org.kolla-ts.test-run';
+const RUN_ID = `${Date.now()}-${process.pid}`;
+const runOverride = join(work, 'run.yml');
 
 async function build(extra: string[], name: string): Promise<{ code: number; summary: Summary; output: string }> {
   const summaryFile = join(work, `${name}.json`);
@@ -56,8 +65,10 @@ describe('kolla-ts build on a real engine', () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it('builds the keystone chain with its ancestors and pushes it', { timeout: 30 * 60_000 }, async () => {
-    const first = await build(['--push', '--retries', '1'], 'first');
+    writeFileSync(runOverride, `keystone:\n  blocks:\n    footer: "LABEL ${RUN_LABEL}=${RUN_ID}"\n`);
+    const first = await build(['--push', '--retries', '1', '--template-override', runOverride], 'first');
     expect(first.code, first.output).toBe(0);
+    expect(first.summary.built).toContain('keystone');
     expect([...first.summary.built, ...first.summary.skipped.map((s) => s.name)].sort()).toEqual(CHAIN);
     expect(first.summary.failed).toEqual([]);
     expect(first.summary.unmatched).toContain('nova-compute');
@@ -67,6 +78,14 @@ describe('kolla-ts build on a real engine', () => {
       expect(local, name).toMatch(/^sha256:/);
       expect((await registry.imageLabels(`${NAMESPACE}/${name}`, TAG))?.[BUILD_KEY_LABEL], name).toBe(local);
     }
+    // The registry's manifest is the one the engine pushed for this run's leaf.
+    expect((await registry.imageLabels(`${NAMESPACE}/keystone`, TAG))?.[RUN_LABEL]).toBe(RUN_ID);
+    const manifest = await fetch(`http://${REGISTRY}/v2/${NAMESPACE}/keystone/manifests/${TAG}`, {
+      headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    });
+    expect(manifest.status).toBe(200);
+    const pushedDigest = `${REGISTRY}/${NAMESPACE}/keystone@${manifest.headers.get('docker-content-digest')}`;
+    expect((await docker.getImage(ref('keystone')).inspect()).RepoDigests).toContain(pushedDigest);
   });
 
   it('rebuilds only the leaf whose Dockerfile changed, then nothing when nothing changed', { timeout: 20 * 60_000 }, async () => {
@@ -78,15 +97,15 @@ describe('kolla-ts build on a real engine', () => {
     expect(changed.summary.built).toEqual(['keystone']);
     expect(changed.summary.skipped.map((s) => s.name).sort()).toEqual(['base', 'keystone-base', 'openstack-base']);
 
-    // Without the override the key is the one pushed before: taken from the registry, not rebuilt.
-    const back = await build([], 'back');
+    // With the first test's override the key is the one pushed then: taken from the registry, not rebuilt.
+    const back = await build(['--template-override', runOverride], 'back');
     expect(back.code, back.output).toBe(0);
     expect(back.summary.built).toEqual([]);
     expect(back.summary.skipped.find((s) => s.name === 'keystone')).toEqual({ name: 'keystone', reason: 'up to date (build key present in the registry)' });
 
     const keystoneBefore = await imageId('keystone');
     const buildsBefore = buildSections();
-    const again = await build([], 'again');
+    const again = await build(['--template-override', runOverride], 'again');
     expect(again.code, again.output).toBe(0);
     expect(again.summary.built).toEqual([]);
     expect(again.summary.skipped).toHaveLength(4);
@@ -119,7 +138,7 @@ describe('kolla-ts build on a real engine', () => {
       }),
     );
     await docker.getImage(upstream).remove();
-    const result = await runCli(['build', '^base$', '--base-image', upstream, '--namespace', 'kolla-ts-it-upstream', '--tag', TAG]);
+    const result = await runCli(['build', '^base$', '--base-image', upstream, '--namespace', 'kolla-ts-it-upstream', '--tag', TAG, '--work-dir', join(work, 'contexts-upstream')]);
     expect(result.code, result.stderr).toBe(0);
     expect((await docker.getImage(upstream).inspect()).Id).toBeTruthy();
     const built = await docker.getImage(`kolla-ts-it-upstream/base:${TAG}`).inspect();
@@ -136,6 +155,35 @@ describe('kolla-ts build on a real engine', () => {
     const result = await runCli(['build', 'no-such-image', ...common]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('regex "no-such-image" matches no image');
+  });
+
+  describe('importing a Debian root directory', () => {
+    const engine = new DockerodeImageEngine();
+    const repo = 'kollatest-priv/rootfs-import';
+    const tag = `it-${RUN_ID}`;
+    const root = join(work, 'rootfs');
+    beforeAll(() => {
+      mkdirSync(join(root, 'etc'), { recursive: true });
+      writeFileSync(join(root, 'etc', 'os-release'), 'ID=test\n');
+    });
+    afterAll(async () => {
+      await docker.getImage(`${repo}:${tag}`).remove().catch(() => {});
+    });
+
+    it('fails naming tar and its message when tar fails, and tags nothing', async () => {
+      // GNU tar goes on past an unreadable file and exits 2 at the end, its archive otherwise whole.
+      const failingTar = join(work, 'failing-tar');
+      writeFileSync(failingTar, '#!/bin/sh\ntar "$@"\necho "tar: ./etc/shadow: Cannot open: Permission denied" >&2\nexit 2\n', { mode: 0o755 });
+      const attempt = importRootDirectory(engine, root, { repo, tag }, () => {}, failingTar);
+      await expect(attempt).rejects.toThrow(BuildFailedError);
+      await expect(attempt).rejects.toThrow(`archiving ${root} with tar failed (exit status 2): tar: ./etc/shadow: Cannot open: Permission denied; ${repo}:${tag} was not imported`);
+      expect(await engine.inspectImage(`${repo}:${tag}`)).toBeNull();
+    });
+
+    it('imports the directory when tar succeeds', async () => {
+      await importRootDirectory(engine, root, { repo, tag }, () => {});
+      expect(await engine.inspectImage(`${repo}:${tag}`)).not.toBeNull();
+    });
   });
 
   describe('the start contract in the built image', () => {

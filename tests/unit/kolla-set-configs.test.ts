@@ -422,6 +422,84 @@ describe('kolla_set_configs', () => {
   });
 });
 
+// Who may steer the run: through sudo (root with SUDO_UID) nothing of the
+// caller's environment counts. The script runs under unshare as a child of
+// a shell that is PID 1 of a new pid namespace (the container's dumb-init
+// in real use), with an empty tmpfs on /var/lib, so the fixed config.json
+// is certainly absent and the fixed-path run stops before writing anything.
+describe('kolla_set_configs: whose environment counts', () => {
+  let box: Sandbox;
+  beforeEach(() => {
+    box = new Sandbox();
+    box.source('app.conf', 'x\n');
+    box.config({ command: 'app', config_files: [{ source: 'app.conf', dest: box.out('app.conf') }] });
+  });
+  afterEach(() => box.remove());
+
+  const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+  const asChildOfPid1 = (pid1Env: Record<string, string>, callerEnv: Record<string, string>): Result => {
+    const script = 'mount -t tmpfs kolla-test /var/lib || exit 99; env -i "$@"; status=$?; exit $status';
+    const callerVars = Object.entries(callerEnv).map(([key, value]) => `${key}=${value}`);
+    return run('unshare', ['--pid', '--fork', '--mount-proc', '/bin/sh', '-c', script, 'sh', ...callerVars, SET_CONFIGS], { PATH, ...pid1Env });
+  };
+  const expectNothingWritten = (): void => {
+    expect(existsSync(box.out('app.conf'))).toBe(false);
+    expect(existsSync(box.runCommand)).toBe(false);
+    expect(existsSync(box.marker)).toBe(false);
+  };
+
+  it.runIf(isRoot)('through sudo, fails when PID 1 has no KOLLA_CONFIG_STRATEGY, whatever the caller sets', () => {
+    const result = asChildOfPid1({}, { PATH, ...box.env('COPY_ALWAYS'), SUDO_UID: '1000' });
+    expectError(result, 'KOLLA_CONFIG_STRATEGY must be set at container creation', '/proc/1/environ');
+    expectNothingWritten();
+  });
+
+  it.runIf(isRoot)("through sudo, takes the strategy from PID 1 and ignores the caller's KOLLA_* paths", () => {
+    const caller = { PATH, ...box.env('COPY_SOMETIMES'), KOLLA_CONFIG_FILE: join(box.src, 'config.json') };
+    // SUDO_UID=0 too: sudo always sets it, so its value cannot lift the restriction.
+    for (const sudoUid of ['1000', '0']) {
+      const result = asChildOfPid1({ KOLLA_CONFIG_STRATEGY: 'COPY_ALWAYS' }, { ...caller, SUDO_UID: sudoUid });
+      expectError(result, 'cannot read /var/lib/kolla/config_files/config.json');
+      expectNothingWritten();
+    }
+  });
+
+  it.runIf(isRoot)('through sudo, rejects an unknown strategy in PID 1', () => {
+    const result = asChildOfPid1({ KOLLA_CONFIG_STRATEGY: 'COPY_SOMETIMES' }, { PATH, ...box.env('COPY_ALWAYS'), SUDO_UID: '1000' });
+    expectError(result, "KOLLA_CONFIG_STRATEGY must be COPY_ALWAYS or COPY_ONCE ('COPY_SOMETIMES')");
+    expectNothingWritten();
+  });
+
+  it.runIf(isRoot)('run by root without sudo, follows the environment', () => {
+    const result = asChildOfPid1({}, { PATH, ...box.env('COPY_ALWAYS') });
+    expect(result.status, result.stderr).toBe(0);
+    expect(readFileSync(box.out('app.conf'), 'utf8')).toBe('x\n');
+  });
+
+  it.runIf(isRoot)('run by an unprivileged user, follows the environment even with SUDO_UID set', () => {
+    spawnSync('chown', ['-R', 'nobody:nogroup', box.root]);
+    const result = run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', SET_CONFIGS], {
+      ...box.env('COPY_ALWAYS'),
+      SUDO_UID: '1000',
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(statSync(box.out('app.conf')).uid).toBe(NOBODY_UID);
+    expect(readFileSync(box.runCommand, 'utf8').trim()).toBe('app');
+  });
+
+  it('runs Python isolated: PYTHONPATH and modules planted there are not loaded', () => {
+    const planted = join(box.root, 'planted');
+    mkdirSync(planted);
+    const touched = join(box.root, 'imported');
+    for (const module of ['sitecustomize.py', 'json.py']) {
+      writeFileSync(join(planted, module), `open(${JSON.stringify(touched)}, 'w').write('${module}')\n`);
+    }
+    const result = run(SET_CONFIGS, [], { ...box.env('COPY_ALWAYS'), PYTHONPATH: planted });
+    expect(result.status, result.stderr).toBe(0);
+    expect(existsSync(touched)).toBe(false);
+  });
+});
+
 describe('kolla_start', () => {
   let box: Sandbox;
   let hook: string;
