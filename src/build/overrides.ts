@@ -37,7 +37,8 @@ function mergeOverrideFile(overrides: Overrides, doc: LocatedYaml, knownImages: 
   for (const [image, entry] of Object.entries(doc.data)) {
     if (!knownImages.has(image)) throw errorAt(doc, [image], `unknown image "${image}"`);
     if (!isPlainObject(entry)) throw errorAt(doc, [image], 'expected a mapping with "blocks" and/or "packages"');
-    const override = overrides.get(image) ?? { blocks: {}, packagesAdd: [], packagesRemove: [] };
+    // No prototype: a block named __proto__ is then kept (and refused as unknown), not made the object's prototype.
+    const override = overrides.get(image) ?? { blocks: Object.create(null) as ImageOverride['blocks'], packagesAdd: [], packagesRemove: [] };
     for (const [key, value] of Object.entries(entry)) {
       if (key === 'blocks') {
         if (!isPlainObject(value)) throw errorAt(doc, [image, key], 'expected a mapping of block name to Dockerfile text');

@@ -9,11 +9,14 @@ export function parseIni(text: string, file: string): IniDocument {
   let lastKey: string | undefined;
   text.split('\n').forEach((raw, index) => {
     const line = raw.replace(/\r$/, '');
+    // Python reads \v, \f and \x1c-\x1e as line breaks: such a character would start a new line in oslo.config.
+    if (/[\x00-\x08\x0b-\x1f\x7f]/.test(line)) throw new InputError('a control character in an INI file', { file, line: index + 1 });
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith(';')) return;
     const header = /^\[([^\]]+)\]$/.exec(trimmed);
     if (header) {
       const name = header[1]!.trim();
+      if (name === '') throw new InputError('a section needs a name', { file, line: index + 1 });
       section = doc.get(name) ?? new Map();
       doc.set(name, section);
       lastKey = undefined;

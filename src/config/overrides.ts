@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { InputError } from '../errors.ts';
 import { mergeIni, parseIni, serializeIni } from './ini.ts';
 
 export interface OverrideTarget {
@@ -23,12 +24,21 @@ export function applyOverrides(rendered: string, target: OverrideTarget, rendere
   const specific = [join(customDir, project, dest), join(customDir, project, container, dest), join(customDir, project, host, dest)];
   if (!target.ini) {
     const winner = specific.filter((f) => existsSync(f)).at(-1);
-    return winner ? { content: readFileSync(winner, 'utf8'), sources: [winner] } : { content: rendered, sources: [] };
+    return winner ? { content: readOverride(winner), sources: [winner] } : { content: rendered, sources: [] };
   }
   // global.conf and <project>.conf are for the project's own files (nova.conf, glance-api.conf), not helpers like ml2_conf.ini.
   const broad = dest.startsWith(project) ? [join(customDir, 'global.conf'), join(customDir, `${project}.conf`)] : [];
   const candidates = [...broad, ...specific].filter((f) => existsSync(f));
   if (candidates.length === 0) return { content: rendered, sources: [] };
-  const merged = mergeIni(parseIni(rendered, renderedName), ...candidates.map((f) => parseIni(readFileSync(f, 'utf8'), f)));
+  const merged = mergeIni(parseIni(rendered, renderedName), ...candidates.map((f) => parseIni(readOverride(f), f)));
   return { content: serializeIni(merged), sources: candidates };
+}
+
+/** An override path can exist and still not be a readable file (a directory, say). */
+function readOverride(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new InputError(`cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file });
+  }
 }

@@ -30,6 +30,11 @@ export function isPort(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
 }
 
+/** An inventory group name; it becomes part of template variable names (hosts_in_<group>). */
+export function isGroupName(value: string): boolean {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(value);
+}
+
 /** A user or group name as Debian's adduser accepts it. */
 export function isUserName(value: string): boolean {
   return /^[a-z_][a-z0-9_-]{0,31}$/.test(value);
@@ -44,6 +49,7 @@ export function isSafeAbsolutePath(value: string): boolean {
 export const EXPECTED = {
   ip: 'an IP address',
   hostName: 'a host name (letters, digits, hyphens and dots)',
+  groupName: 'a group name (letters, digits, "_", "-" and ".")',
   hostAddress: 'an IP address or a host name',
   interface: 'a network interface name (at most 15 letters, digits, "_", "-", "." or "@")',
   port: 'a port number (1-65535)',
