@@ -13,12 +13,16 @@ interface KeySpec {
   choices?: readonly string[];
   /** What a string must look like; these values reach shells, bind mounts, URLs and config files. */
   format?: keyof typeof FORMATS;
+  /** Numbers: the smallest allowed, and whether it must be whole. */
+  min?: number;
+  integer?: boolean;
 }
 
 const FORMATS: Record<string, { test: (value: string) => boolean; expected: string }> = {
   ip: { test: isIpAddress, expected: EXPECTED.ip },
   interface: { test: isInterfaceName, expected: EXPECTED.interface },
   path: { test: isSafeAbsolutePath, expected: EXPECTED.path },
+  localPath: { test: (v) => v.startsWith('/') && !/[\x00-\x1f\x7f]/.test(v), expected: 'an absolute path' },
   registry: { test: isRegistryAddress, expected: 'empty or a registry address (host or host:port)' },
   namespace: { test: (v) => /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(v), expected: 'an image namespace (lower-case letters, digits, ".", "_", "-", "/")' },
   tag: { test: (v) => /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(v), expected: 'an image tag (letters, digits, "_", ".", "-"; at most 128)' },
@@ -42,6 +46,8 @@ const BASE_KEYS: Record<string, KeySpec> = {
   openstack_region_name: { kind: 'string', default: 'RegionOne', format: 'name' },
   docker_registry: { kind: 'string', default: '', format: 'registry' },
   docker_namespace: { kind: 'string', default: 'kolla', format: 'namespace' },
+  // bootstrap-servers lists docker_registry under insecure-registries (plain HTTP) when set.
+  docker_registry_insecure: { kind: 'boolean', default: false },
   network_interface: { kind: 'string', default: 'eth0', format: 'interface' },
   api_interface: { kind: 'string', default: (g) => g.network_interface, format: 'interface' },
   kolla_internal_vip_address: { kind: 'string', format: 'ip' },
@@ -50,10 +56,10 @@ const BASE_KEYS: Record<string, KeySpec> = {
   config_strategy: { kind: 'string', default: 'COPY_ALWAYS', choices: ['COPY_ALWAYS', 'COPY_ONCE'] },
   nova_compute_virt_type: { kind: 'string', default: 'kvm', choices: ['kvm', 'qemu'] },
   node_config_directory: { kind: 'string', default: '/etc/kolla', format: 'path' },
-  node_custom_config: { kind: 'string' },
-  health_timeout: { kind: 'number', default: 300 },
+  node_custom_config: { kind: 'string', format: 'localPath' },
+  health_timeout: { kind: 'number', default: 300, min: 1 },
   // Worker processes per API service; kolla-ansible's default: the CPU count, at most 5.
-  openstack_service_workers: { kind: 'number', default: Math.min(cpus().length, 5) },
+  openstack_service_workers: { kind: 'number', default: Math.min(cpus().length, 5), min: 1, integer: true },
 };
 
 export interface GlobalsSchemaInput {
@@ -94,7 +100,8 @@ export function loadGlobals(file: string, configDir: string, input: GlobalsSchem
   if (doc && given !== null && !isPlainObject(given)) throw errorAt(doc, [], 'globals.yml must be a mapping of keys to values');
   const values: Globals = {};
   for (const [key, value] of Object.entries((given ?? {}) as Record<string, unknown>)) {
-    const spec = schema[key];
+    // Own keys only: "constructor" or "__proto__" are typos, not schema entries.
+    const spec = Object.hasOwn(schema, key) ? schema[key] : undefined;
     if (!spec) {
       const hint = nearest(key, Object.keys(schema));
       throw errorAt(doc!, [key], `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
@@ -118,8 +125,9 @@ function checkValue(doc: LocatedYaml, key: string, value: unknown, spec: KeySpec
     throw errorAt(doc, [key], `expected true or false, got ${JSON.stringify(value)}`);
   }
   if (spec.kind === 'number') {
-    if (typeof value === 'number' && Number.isFinite(value)) return value;
-    throw errorAt(doc, [key], `expected a number, got ${JSON.stringify(value)}`);
+    const wanted = `${spec.integer ? 'a whole number' : 'a number'}${spec.min !== undefined ? ` of at least ${spec.min}` : ''}`;
+    if (typeof value === 'number' && Number.isFinite(value) && (!spec.integer || Number.isInteger(value)) && (spec.min === undefined || value >= spec.min)) return value;
+    throw errorAt(doc, [key], `expected ${wanted}, got ${JSON.stringify(value)}`);
   }
   if (typeof value !== 'string' && typeof value !== 'number') throw errorAt(doc, [key], `expected a string, got ${JSON.stringify(value)}`);
   const text = String(value);

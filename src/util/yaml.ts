@@ -11,6 +11,8 @@ export interface LocatedYaml {
 }
 
 export function parseYaml(source: string, file: string): LocatedYaml {
+  // js-yaml 5 refuses a document with nothing in it; for a config file that is "no settings".
+  if (source.split('\n').every((line) => /^\s*(#.*)?$/.test(line))) return { file, data: null, lineOf: () => undefined };
   let data: unknown;
   try {
     data = yaml.load(source, { filename: file });
