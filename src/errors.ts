@@ -28,6 +28,9 @@ export class UnreachableError extends KollaError {
   override readonly exitCode = 3;
 }
 
+/** A host offered a key known_hosts does not list for it: it is not used. */
+export class HostKeyError extends UnreachableError {}
+
 /** Images were selected but not all of them got built or pushed. */
 export class BuildFailedError extends KollaError {
   override readonly exitCode = 4;
@@ -44,6 +47,18 @@ export class DeployStepError extends KollaError {
     readonly logTail?: string,
   ) {
     super(`${host}: ${container}: ${step} failed: ${detail}`);
+  }
+}
+
+/**
+ * A fleet command ended with some hosts failed or unreachable; the recap
+ * printed before it says which and why. Unreachable only: exit 3.
+ */
+export class HostsFailedError extends KollaError {
+  override readonly exitCode: number;
+  constructor(message: string, onlyUnreachable: boolean) {
+    super(message);
+    this.exitCode = onlyUnreachable ? 3 : 5;
   }
 }
 

@@ -1,52 +1,108 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { generatePasswords } from '../config/passwords.ts';
-import { checkHealth, collectStatus, computePlan, converge, destroy, stopServices, writeAdminOpenrc, type ContainerStatus } from '../deploy/operations.ts';
-import { loadRoleSet, openDeployment, requiredPasswords, type Deployment } from '../deploy/session.ts';
-import { InputError } from '../errors.ts';
+import { checkHealth, collectStatus, computePlan, converge, destroy, pullImages, stopServices, writeAdminOpenrc, type ContainerStatus } from '../deploy/operations.ts';
+import { CHECKS, runPrechecks, type CheckResult } from '../deploy/prechecks.ts';
+import { bootstrapServers } from '../deploy/bootstrap-servers.ts';
+import { loadRoleSet, openDeployment, openFleet, requiredPasswords, type Deployment, type DeploymentOptions } from '../deploy/session.ts';
+import { InvalidArgumentError } from 'commander';
+import { HostsFailedError, InputError } from '../errors.ts';
+import { DEFAULT_FORKS, formatRecap } from '../fleet/runner.ts';
 import { isEmptyPlan, type Plan } from '../plan/diff.ts';
 import { createProgress } from './progress.ts';
-import { PROJECT_ROOT } from './shared.ts';
+import { positiveInt, PROJECT_ROOT } from './shared.ts';
 
 interface CommonFlags {
   inventory: string;
   configdir: string;
   services?: string;
+  limit?: string;
+  forks: number;
+  maxFailPercentage?: number;
   json?: boolean;
 }
 
 function withDeploymentOptions(command: Command): Command {
   return command
-    .option('-i, --inventory <file>', 'inventory file', join(PROJECT_ROOT, 'inventory', 'all-in-one.yml'))
+    .option('-i, --inventory <file>', 'inventory file (ours in YAML, or kolla-ansible\'s INI)', join(PROJECT_ROOT, 'inventory', 'all-in-one.yml'))
     .option('--configdir <dir>', 'directory with globals.yml, passwords.yml and config/', '/etc/kolla')
     .option('--services <list>', 'only these services (comma-separated)')
+    .option('-l, --limit <pattern>', 'only these hosts: names, groups, globs, "!" to exclude, "&" to intersect (as in Ansible)')
+    .option('-f, --forks <n>', 'hosts worked on at the same time', (v) => positiveInt(v), DEFAULT_FORKS)
+    .option('--max-fail-percentage <p>', 'stop a service once more than this share of its hosts failed (default: try every host)', (v) => percentage(v))
     .option('--json', 'machine-readable output on stdout');
 }
 
-async function withDeployment<T>(flags: CommonFlags, run: (deployment: Deployment) => Promise<T>): Promise<T> {
+function percentage(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || number > 100) throw new InvalidArgumentError(`expected a percentage (0-100), got "${value}"`);
+  return number;
+}
+
+/**
+ * Opens the deployment, runs the command, then prints the per-host recap
+ * (stderr, or in the --json document) and fails if any host failed.
+ */
+async function withDeployment<T>(flags: CommonFlags, run: (deployment: Deployment) => Promise<T>, toJson?: (result: T, deployment: Deployment) => unknown): Promise<T> {
   const services = flags.services
     ?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   const deployment = await openDeployment(
     { projectRoot: PROJECT_ROOT, inventoryFile: resolve(flags.inventory), configDir: resolve(flags.configdir) },
-    services ? { services } : {},
+    { ...(services ? { services } : {}), ...fleetOptions(flags) },
   );
   try {
-    return await run(deployment);
+    let result: T;
+    try {
+      result = await run(deployment);
+    } catch (error) {
+      printRecap(deployment, false);
+      throw error;
+    }
+    if (flags.json && toJson) console.log(JSON.stringify({ ...(toJson(result, deployment) as object), hosts: deployment.recap.rows(), blocked: Object.fromEntries(deployment.blocked) }, null, 2));
+    printRecap(deployment, Boolean(flags.json));
+    const failed = deployment.recap.failed;
+    if (failed.length > 0 || deployment.blocked.size > 0) {
+      const parts = failed.map((row) => `${row.host} ${row.outcome}${row.errors[0] ? ` (${row.errors[0]})` : ''}`);
+      for (const [service, why] of deployment.blocked) parts.push(`${service} not run (${why})`);
+      throw new HostsFailedError(parts.join(', '), failed.every((row) => row.outcome === 'unreachable'));
+    }
+    return result;
   } finally {
     await deployment.close();
   }
 }
 
+function fleetOptions(flags: CommonFlags): DeploymentOptions {
+  return {
+    ...(flags.limit ? { limit: flags.limit } : {}),
+    forks: flags.forks,
+    ...(flags.maxFailPercentage !== undefined ? { maxFailPercentage: flags.maxFailPercentage } : {}),
+  };
+}
+
+/** The recap table and the log tails of what failed, on stderr (--json puts the rows in the document instead). */
+function printRecap(deployment: Deployment, json: boolean): void {
+  for (const [service, why] of deployment.blocked) console.error(`kolla-ts: ${service} not run: ${why}`);
+  for (const row of deployment.recap.rows()) {
+    for (const log of row.logs) console.error(`--- last lines of ${log.container}'s log on ${row.host} ---\n${log.tail}\n---`);
+  }
+  if (!json) console.error(formatRecap(deployment.recap));
+}
+
 export function registerDeployCommands(program: Command): void {
   withDeploymentOptions(program.command('plan').description('show what deploy would change, per host and container; changes nothing')).action(
     async (flags: CommonFlags) => {
-      await withDeployment(flags, async (deployment) => {
-        const plan = await computePlan(deployment, { runSteps: true });
-        if (flags.json) console.log(JSON.stringify(plan, null, 2));
-        else printPlan(plan);
-      });
+      await withDeployment(
+        flags,
+        async (deployment) => {
+          const plan = await computePlan(deployment, { runSteps: true });
+          if (!flags.json) printPlan(plan);
+          return plan;
+        },
+        (plan) => plan,
+      );
     },
   );
 
@@ -70,35 +126,79 @@ export function registerDeployCommands(program: Command): void {
           await progress.close(true);
           throw error;
         }
-        await progress.close();
-        if (flags.json) console.log(JSON.stringify(plan, null, 2));
-        else console.log(isEmptyPlan(plan) ? 'Nothing to do: everything is up to date.' : `${name}: done. ${planTotals(plan)}`);
-      });
+        await progress.close(deployment.recap.failed.length > 0);
+        if (!flags.json) console.log(isEmptyPlan(plan) ? 'Nothing to do: everything is up to date.' : `${name}: ${deployment.recap.failed.length > 0 ? 'ended with failures' : 'done'}. ${planTotals(plan)}`);
+        return plan;
+      }, (plan) => plan);
     });
   }
 
   withDeploymentOptions(program.command('status').description('per host and container: image, state, health, last change')).action(
     async (flags: CommonFlags) => {
-      await withDeployment(flags, async (deployment) => {
-        const rows = await collectStatus(deployment);
-        if (flags.json) console.log(JSON.stringify(rows, null, 2));
-        else printStatus(rows);
-      });
+      await withDeployment(
+        flags,
+        async (deployment) => {
+          const rows = await collectStatus(deployment);
+          if (!flags.json) printStatus(rows);
+          return rows;
+        },
+        (containers) => ({ containers }),
+      );
     },
   );
 
   withDeploymentOptions(program.command('check').description('exit non-zero when a container that should run is missing, stopped or unhealthy')).action(
     async (flags: CommonFlags) => {
-      await withDeployment(flags, async (deployment) => {
-        const rows = await checkHealth(deployment);
-        if (flags.json) console.log(JSON.stringify(rows, null, 2));
-        else console.log(`all ${rows.filter((r) => r.kind === 'service').length} containers are running and healthy`);
-      });
+      await withDeployment(
+        flags,
+        async (deployment) => {
+          const rows = await checkHealth(deployment);
+          if (!flags.json) console.log(`all ${rows.filter((r) => r.kind === 'service').length} containers are running and healthy`);
+          return rows;
+        },
+        (containers) => ({ containers }),
+      );
+    },
+  );
+
+  withDeploymentOptions(program.command('bootstrap-servers').description('prepare Debian hosts: Docker engine, daemon.json, shared / mount, directories; idempotent')).action(
+    async (flags: CommonFlags) => {
+      const fleet = openFleet({ projectRoot: PROJECT_ROOT, inventoryFile: resolve(flags.inventory), configDir: resolve(flags.configdir) }, fleetOptions(flags));
+      try {
+        const results = await bootstrapServers({ ...fleet, log: (line) => console.error(line) });
+        if (flags.json) console.log(JSON.stringify({ changes: results, hosts: fleet.recap.rows() }, null, 2));
+        else console.error(formatRecap(fleet.recap));
+        const failed = fleet.recap.failed;
+        if (failed.length > 0) throw new HostsFailedError(failed.map((row) => `${row.host} ${row.outcome} (${row.errors[0]})`).join(', '), failed.every((row) => row.outcome === 'unreachable'));
+      } finally {
+        await fleet.pool.close();
+      }
+    },
+  );
+
+  withDeploymentOptions(program.command('pull').description('pull every image each host runs, hosts in parallel (a re-pushed tag is pulled again)')).action(
+    async (flags: CommonFlags) => {
+      await withDeployment(flags, (deployment) => pullImages(deployment, (line) => console.error(line)), () => ({}));
+    },
+  );
+
+  withDeploymentOptions(program.command('prechecks').description('check each host can take the deploy (engine, privileged containers, ports, disk, clock, name, interfaces, images); changes nothing')).action(
+    async (flags: CommonFlags) => {
+      await withDeployment(
+        flags,
+        async (deployment) => {
+          const results = await runPrechecks(deployment);
+          // A failed check fails its host in the recap: exit non-zero, JSON or not.
+          if (!flags.json) printChecks(results);
+          return results;
+        },
+        (checks) => ({ checks }),
+      );
     },
   );
 
   withDeploymentOptions(program.command('stop').description('stop service containers; data containers and volumes stay')).action(async (flags: CommonFlags) => {
-    await withDeployment(flags, (deployment) => stopServices(deployment, (line) => console.error(line)));
+    await withDeployment(flags, (deployment) => stopServices(deployment, (line) => console.error(line)), () => ({}));
   });
 
   withDeploymentOptions(program.command('destroy').description('remove containers and config (data and images only when asked)'))
@@ -109,6 +209,7 @@ export function registerDeployCommands(program: Command): void {
       if (!flags.yesIReallyReallyMeanIt) throw new InputError('destroy removes every container of the cloud; confirm with --yes-i-really-really-mean-it');
       await withDeployment(flags, (deployment) =>
         destroy(deployment, { includeData: Boolean(flags.includeData), includeImages: Boolean(flags.includeImages) }, (line) => console.error(line)),
+        () => ({}),
       );
     });
 
@@ -166,4 +267,15 @@ function printStatus(rows: ContainerStatus[]): void {
   const header = ['HOST', 'CONTAINER', 'IMAGE', 'STATE', 'HEALTH', 'CHANGED'];
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   for (const row of [header, ...table]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+/** Host x check: one row per host, a column per check; the failures' details below. */
+function printChecks(results: CheckResult[]): void {
+  const hosts = [...new Set(results.map((r) => r.host))];
+  const mark = { ok: 'ok', failed: 'FAIL', skipped: '-' } as const;
+  const table = hosts.map((host) => [host, ...CHECKS.map((check) => mark[results.find((r) => r.host === host && r.check === check)?.status ?? 'skipped'])]);
+  const header = ['HOST', ...CHECKS];
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+  for (const row of [header, ...table]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const result of results.filter((r) => r.status === 'failed')) console.log(`${result.host}: ${result.check}: ${result.detail}`);
 }

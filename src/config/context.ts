@@ -40,8 +40,10 @@ export function templateContext(
     hostsIn[`hosts_in_${group}`] = members.map((name) => ({ name, address: facts.get(name)!.apiAddress }));
   }
   const rabbitHosts = hostsIn.hosts_in_control ?? [];
+  // A host's inventory variables (network_interface, anything unknown) override globals for its templates.
   return {
     ...globals,
+    ...inventory.hosts.get(host)?.vars,
     ...passwords,
     ...PORTS,
     ...hostsIn,

@@ -1,8 +1,10 @@
 import { dirname } from 'node:path';
 import type { ContainerEngine, ContainerSpec } from '../engine/containers.ts';
-import { DeployStepError } from '../errors.ts';
+import { DeployStepError, KollaError } from '../errors.ts';
+import { forEachHost } from '../fleet/runner.ts';
 import { LABEL, type DesiredContainer, type DesiredService, type DesiredStep } from '../plan/desired.ts';
 import { stepId, type ContainerAction, type Plan, type ServicePlan } from '../plan/diff.ts';
+import type { HostConnection } from '../transport/host.ts';
 import { appliedConfigPath, ownerPath, stepStampsPath, updateStateFile } from '../transport/state-files.ts';
 import { sqlIdentifier, sqlString } from '../util/escape.ts';
 import type { Deployment } from './session.ts';
@@ -21,25 +23,39 @@ export interface ApplyOptions {
 const STOP_TIMEOUT_SECONDS = 30;
 const TOOLBOX = 'kolla_toolbox';
 
-/** Applies a plan service by service, in stage order. Stops at the first failure, naming host, container and step. */
+/**
+ * Applies a plan. A service starts as soon as the services it requires are
+ * done, so independent services (and their migrations) run at the same
+ * time. Within a service, each host is worked on by itself: a host that
+ * fails drops out (recorded in the recap) and the others go on; a failed
+ * one-shot step stops that service everywhere, and the services that
+ * require it. Nothing is cancelled underneath another host's work.
+ */
 export async function applyPlan(deployment: Deployment, plan: Plan, options: ApplyOptions): Promise<void> {
   const configRoot = String(deployment.globals.node_config_directory);
   await claimHosts(deployment, deployment.desired.hosts);
-  for (const service of deployment.desired.services) {
-    const servicePlan = plan.services.find((p) => p.service === service.role.service)!;
-    if (isNothing(servicePlan)) {
-      options.reporter.finish(service.role.service, true, 'nothing to do');
-      continue;
+  const byName = new Map(deployment.desired.services.map((s) => [s.role.service, s]));
+  const outcomes = new Map<string, Promise<boolean>>();
+  const run = (name: string): Promise<boolean> => {
+    let outcome = outcomes.get(name);
+    if (!outcome) {
+      outcome = (async () => {
+        const service = byName.get(name)!;
+        const requires = service.role.requires.filter((r) => byName.has(r));
+        const ready = await Promise.all(requires.map(run));
+        const failed = requires.find((_, i) => !ready[i]);
+        if (failed) {
+          options.reporter.finish(name, false, `not run: ${failed} did not complete`);
+          return false;
+        }
+        const servicePlan = plan.services.find((p) => p.service === name)!;
+        return applyService(deployment, service, servicePlan, options, configRoot);
+      })();
+      outcomes.set(name, outcome);
     }
-    options.reporter.start(service.role.service, 'applying');
-    try {
-      await applyService(deployment, service, servicePlan, options, configRoot);
-    } catch (error) {
-      options.reporter.finish(service.role.service, false, (error as Error).message);
-      throw error;
-    }
-    options.reporter.finish(service.role.service, true, summarise(servicePlan));
-  }
+    return outcome;
+  };
+  await Promise.all([...byName.keys()].map(run));
 }
 
 function isNothing(plan: ServicePlan): boolean {
@@ -56,57 +72,116 @@ function summarise(plan: ServicePlan): string {
   return parts.join(', ');
 }
 
-async function applyService(deployment: Deployment, service: DesiredService, plan: ServicePlan, options: ApplyOptions, configRoot: string): Promise<void> {
-  await placeConfig(deployment, service, plan);
-  const engineOf = (host: string): ContainerEngine => deployment.hosts.get(host)!.engine;
+/** A host counts as gone for the rest of the command once it failed or did not answer. */
+function isOut(deployment: Deployment, host: string): boolean {
+  const outcome = deployment.recap.outcome(host);
+  return outcome === 'failed' || outcome === 'unreachable';
+}
 
-  for (const data of service.dataContainers) {
-    const action = plan.containers.find((c) => c.host === data.host && c.container === data.name)!;
-    if (action.action === 'create') {
-      await ensureImage(engineOf(data.host), data, 'pull image');
-      await guard(deployment, data.host, data.name, 'create data container', () => engineOf(data.host).create(data.spec));
+/** Returns false when the service was stopped (its dependents must not run). */
+async function applyService(deployment: Deployment, service: DesiredService, plan: ServicePlan, options: ApplyOptions, configRoot: string): Promise<boolean> {
+  const name = service.role.service;
+  if (isNothing(plan)) {
+    options.reporter.finish(name, true, 'nothing to do');
+    return true;
+  }
+  options.reporter.start(name, 'applying');
+  const hosts = [...new Set([...service.dataContainers, ...service.containers].map((c) => c.host))];
+  const failures: DeployStepError[] = [];
+  const actionOf = (container: DesiredContainer): ContainerAction => plan.containers.find((c) => c.host === container.host && c.container === container.name)!;
+  const changesOn = (host: string): number =>
+    plan.containers.filter((c) => c.host === host && c.action !== 'none').length + plan.files.filter((f) => f.host === host).length;
+
+  /** Runs one phase on every host still in; a host that fails is out for the rest of the command. */
+  const onEachHost = async (work: (host: string) => Promise<void>): Promise<void> => {
+    const settled = await forEachHost(
+      hosts.filter((h) => !isOut(deployment, h)),
+      deployment.policy,
+      work,
+    );
+    for (const result of settled) {
+      if (result.status !== 'failed') continue;
+      const error = result.error instanceof KollaError ? result.error : await failure(deployment, result.host, name, 'apply', String(result.error));
+      if (error instanceof DeployStepError) failures.push(error);
+      deployment.recap.fail(result.host, error, deployment.redact);
     }
-  }
+  };
+  const tooManyFailed = (): boolean => {
+    const limit = deployment.policy.maxFailPercentage;
+    const failed = hosts.filter((h) => isOut(deployment, h)).length;
+    return (limit !== undefined && (failed * 100) / hosts.length > limit) || failed === hosts.length;
+  };
+  const stop = (why: string): false => {
+    options.reporter.finish(name, false, why);
+    return false;
+  };
 
-  // Pull every image first: a failed pull leaves the old containers untouched.
-  for (const container of service.containers) {
-    const action = plan.containers.find((c) => c.host === container.host && c.container === container.name)!;
-    if (action.action === 'create' || action.action === 'recreate') await ensureImage(engineOf(container.host), container, 'pull image');
-  }
+  // Everything a host needs is pulled before anything on it changes: a failed pull leaves it as it was.
+  await onEachHost(async (host) => {
+    const { engine, connection } = await deployment.pool.get(host);
+    for (const data of service.dataContainers.filter((c) => c.host === host && actionOf(c).action === 'create')) await ensureImage(engine, data);
+    for (const container of service.containers.filter((c) => c.host === host && ['create', 'recreate'].includes(actionOf(c).action))) {
+      await ensureImage(engine, container, actionOf(container).pull === true);
+    }
+    await placeConfig(deployment, connection, service, plan, host);
+    for (const data of service.dataContainers.filter((c) => c.host === host && actionOf(c).action === 'create')) {
+      await guard(deployment, host, data.name, 'create data container', () => engine.create(data.spec));
+    }
+  });
+  if (tooManyFailed()) return stop(`stopped: ${describeFailures(failures, deployment)}`);
 
   const started = new Set<string>();
   const startContainers = async (names: readonly string[]): Promise<void> => {
-    const targets = service.containers.filter((c) => names.includes(c.name));
-    await Promise.all(
-      targets.map(async (container) => {
-        const action = plan.containers.find((c) => c.host === container.host && c.container === container.name)!;
-        await updateContainer(deployment, container, action, configRoot);
-      }),
-    );
-    await Promise.all(targets.map((container) => waitHealthy(deployment, container)));
+    await onEachHost(async (host) => {
+      const targets = service.containers.filter((c) => c.host === host && names.includes(c.name));
+      for (const container of targets) await updateContainer(deployment, container, actionOf(container), configRoot);
+      await Promise.all(targets.map((container) => waitHealthy(deployment, container)));
+    });
     names.forEach((n) => started.add(n));
   };
 
   for (const step of service.steps) {
     if (step.step.kind === 'start') {
       await startContainers(step.step.containers);
+      if (tooManyFailed()) return stop(`stopped: ${describeFailures(failures, deployment)}`);
       continue;
     }
     const stepPlan = plan.steps.find((s) => s.id === stepId(step))!;
     if (!stepPlan.run || !options.runSteps) continue;
-    options.reporter.start(service.role.service, step.description);
-    await runStep(deployment, service, step);
-    await recordStamp(deployment, step, stepPlan.stamp, configRoot);
+    // One-shot steps run once for the whole cloud: where they cannot, the service stops everywhere.
+    if (isOut(deployment, step.host)) return stop(`stopped: ${step.description} runs on ${step.host}, which failed`);
+    options.reporter.start(name, step.description);
+    try {
+      await runStep(deployment, service, step);
+      await recordStamp(deployment, step, stepPlan.stamp, configRoot);
+      deployment.recap.ok(step.host, 1);
+    } catch (error) {
+      if (error instanceof DeployStepError) failures.push(error);
+      deployment.recap.fail(step.host, error, deployment.redact);
+      return stop(`stopped: ${(error as Error).message}`);
+    }
   }
   await startContainers(service.containers.map((c) => c.name).filter((n) => !started.has(n)));
+  for (const host of hosts) if (!isOut(deployment, host)) deployment.recap.ok(host, changesOn(host));
+  if (failures.length > 0) {
+    if (tooManyFailed()) return stop(`stopped: ${describeFailures(failures, deployment)}`);
+    options.reporter.finish(name, false, `${summarise(plan)}; failed on ${describeFailures(failures, deployment)}`);
+    return true;
+  }
+  options.reporter.finish(name, true, summarise(plan));
+  return true;
 }
 
-async function placeConfig(deployment: Deployment, service: DesiredService, plan: ServicePlan): Promise<void> {
-  for (const container of service.containers) {
-    const actions = plan.files.filter((f) => f.host === container.host && f.container === container.name);
+function describeFailures(failures: readonly DeployStepError[], deployment: Deployment): string {
+  const unreachable = deployment.recap.rows().filter((r) => r.outcome === 'unreachable').map((r) => `${r.host} (unreachable)`);
+  return [...failures.map((f) => f.message), ...unreachable].join('; ') || 'every host failed';
+}
+
+async function placeConfig(deployment: Deployment, connection: HostConnection, service: DesiredService, plan: ServicePlan, host: string): Promise<void> {
+  for (const container of service.containers.filter((c) => c.host === host)) {
+    const actions = plan.files.filter((f) => f.host === host && f.container === container.name);
     if (actions.length === 0) continue;
-    const { connection } = deployment.hosts.get(container.host)!;
-    await guard(deployment, container.host, container.name, 'write config', async () => {
+    await guard(deployment, host, container.name, 'write config', async () => {
       await connection.ensureDir(container.configDir, 0o700);
       for (const action of actions) {
         if (action.action === 'remove') {
@@ -120,17 +195,17 @@ async function placeConfig(deployment: Deployment, service: DesiredService, plan
   }
 }
 
-async function ensureImage(engine: ContainerEngine, container: DesiredContainer, step: string): Promise<void> {
-  if (await engine.imageId(container.spec.image)) return;
+async function ensureImage(engine: ContainerEngine, container: DesiredContainer, refresh = false): Promise<void> {
+  if (!refresh && (await engine.imageId(container.spec.image))) return;
   try {
     await engine.pull(container.spec.image);
   } catch (error) {
-    throw new DeployStepError(container.host, container.name, step, `cannot pull ${container.spec.image}: ${(error as Error).message}`);
+    throw new DeployStepError(container.host, container.name, 'pull image', `cannot pull ${container.spec.image}: ${(error as Error).message}`);
   }
 }
 
 async function updateContainer(deployment: Deployment, container: DesiredContainer, action: ContainerAction, configRoot: string): Promise<void> {
-  const engine = deployment.hosts.get(container.host)!.engine;
+  const { engine, connection } = await deployment.pool.get(container.host);
   const step = `${action.action} (${action.reasons.join('; ') || 'up to date'})`;
   await guard(deployment, container.host, container.name, step, async () => {
     switch (action.action) {
@@ -148,10 +223,7 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
         await engine.restart(container.name, STOP_TIMEOUT_SECONDS);
         // Labels are fixed at creation: remember the config this container now runs with.
         const restarted = await engine.inspect(container.name);
-        if (restarted) {
-          const { connection } = deployment.hosts.get(container.host)!;
-          await updateStateFile(connection, appliedConfigPath(configRoot), container.name, { id: restarted.id, configHash: container.configHash });
-        }
+        if (restarted) await updateStateFile(connection, appliedConfigPath(configRoot), container.name, { id: restarted.id, configHash: container.configHash });
         break;
       }
       case 'start':
@@ -164,7 +236,7 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
 }
 
 export async function waitHealthy(deployment: Deployment, container: DesiredContainer): Promise<void> {
-  const engine = deployment.hosts.get(container.host)!.engine;
+  const { engine } = await deployment.pool.get(container.host);
   const deadline = Date.now() + Number(deployment.globals.health_timeout) * 1000;
   let restarts: number | undefined;
   for (;;) {
@@ -185,7 +257,7 @@ export async function waitHealthy(deployment: Deployment, container: DesiredCont
 }
 
 async function runStep(deployment: Deployment, service: DesiredService, desired: DesiredStep): Promise<void> {
-  const engine = deployment.hosts.get(desired.host)!.engine;
+  const { engine } = await deployment.pool.get(desired.host);
   const step = desired.step;
   switch (step.kind) {
     case 'database': {
@@ -203,7 +275,7 @@ async function runStep(deployment: Deployment, service: DesiredService, desired:
       return;
     case 'bootstrap': {
       const container = service.containers.find((c) => c.name === step.container && c.host === desired.host)!;
-      await ensureImage(engine, container, 'pull image');
+      await ensureImage(engine, container);
       const oneShot: ContainerSpec = {
         ...container.spec,
         name: `${container.name}_bootstrap`,
@@ -246,7 +318,7 @@ async function guard<T>(deployment: Deployment, host: string, container: string,
 async function failure(deployment: Deployment, host: string, container: string, step: string, detail: string): Promise<DeployStepError> {
   let logs = '';
   try {
-    logs = await deployment.hosts.get(host)!.engine.logsTail(container, 30);
+    logs = await (await deployment.pool.get(host)).engine.logsTail(container, 30);
   } catch {
     logs = '';
   }
@@ -258,7 +330,7 @@ function tail(text: string, lines = 30): string {
 }
 
 async function recordStamp(deployment: Deployment, step: DesiredStep, stamp: string, configRoot: string): Promise<void> {
-  await updateStateFile(deployment.hosts.get(step.host)!.connection, stepStampsPath(configRoot), stepId(step), stamp);
+  await updateStateFile((await deployment.pool.get(step.host)).connection, stepStampsPath(configRoot), stepId(step), stamp);
 }
 
 function databaseSql(database: string, user: string, password: string): string {
@@ -272,15 +344,14 @@ function databaseSql(database: string, user: string, password: string): string {
   ].join('\n');
 }
 
-/** Records on each host which config directory manages it (see checkOwner). */
+/** Records on each host which config directory manages it (see checkOwner); a host that cannot be claimed is out. */
 async function claimHosts(deployment: Deployment, hostNames: readonly string[]): Promise<void> {
-  const configRoot = String(deployment.globals.node_config_directory);
-  await Promise.all(
-    hostNames.map(async (name) => {
-      const connection = deployment.hosts.get(name)!.connection;
-      if (await connection.readFile(ownerPath(configRoot))) return;
-      await connection.ensureDir(dirname(ownerPath(configRoot)), 0o700);
-      await connection.writeFileAtomic(ownerPath(configRoot), JSON.stringify({ configDir: deployment.configDir }, null, 2), 0o600);
-    }),
-  );
+  const path = ownerPath(String(deployment.globals.node_config_directory));
+  const settled = await forEachHost(hostNames, deployment.policy, async (name) => {
+    const { connection } = await deployment.pool.get(name);
+    if (await connection.readFile(path)) return;
+    await connection.ensureDir(dirname(path), 0o700);
+    await connection.writeFileAtomic(path, JSON.stringify({ configDir: deployment.configDir }, null, 2), 0o600);
+  });
+  for (const result of settled) if (result.status === 'failed') deployment.recap.fail(result.host, result.error, deployment.redact);
 }

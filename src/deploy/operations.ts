@@ -1,11 +1,14 @@
 import { writeFileSync, chmodSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { UnhealthyError } from '../errors.ts';
+import type { ContainerState } from '../engine/containers.ts';
+import { DeployStepError, UnhealthyError } from '../errors.ts';
+import { forEachHost, type HostSettled } from '../fleet/runner.ts';
 import { shellQuote } from '../util/escape.ts';
 import { enabledRoles, LABEL } from '../plan/desired.ts';
 import type { Role } from '../plan/roles.ts';
 import { diffState, isEmptyPlan, type ObservedHost, type Plan } from '../plan/diff.ts';
-import { observeHosts } from '../plan/observe.ts';
+import { observeHost } from '../plan/observe.ts';
+import { withoutDownHosts } from '../plan/scope.ts';
 import { ownerPath, readStateFile, stepStampsPath, writeStateFile } from '../transport/state-files.ts';
 import { applyPlan, waitHealthy, type ApplyReporter } from './apply.ts';
 import type { Deployment } from './session.ts';
@@ -14,8 +17,30 @@ export async function computePlan(deployment: Deployment, options: { runSteps: b
   return (await observeAndDiff(deployment, options)).plan;
 }
 
+/**
+ * Observes every host of the desired state in parallel. A host that does not
+ * answer is recorded in the recap and dropped from the desired state, with
+ * the services that cannot run without it.
+ */
 async function observeAndDiff(deployment: Deployment, options: { runSteps: boolean }): Promise<{ plan: Plan; observed: Map<string, ObservedHost> }> {
-  const observed = await observeHosts(deployment.desired, deployment.hosts, String(deployment.globals.node_config_directory));
+  const configRoot = String(deployment.globals.node_config_directory);
+  const observed = new Map<string, ObservedHost>();
+  const down = new Set<string>();
+  const settled = await forEachHost(deployment.desired.hosts, deployment.policy, async (name) =>
+    observeHost(deployment.desired, name, await deployment.pool.get(name), configRoot),
+  );
+  for (const result of settled) {
+    if (result.status === 'done') observed.set(result.host, result.value);
+    else {
+      down.add(result.host);
+      if (result.status === 'failed') deployment.recap.fail(result.host, result.error, deployment.redact);
+    }
+  }
+  if (down.size > 0) {
+    const { desired, blocked } = withoutDownHosts(deployment.desired, down);
+    deployment.desired = desired;
+    for (const [service, why] of blocked) deployment.blocked.set(service, why);
+  }
   return { plan: diffState(deployment.desired, observed, options), observed };
 }
 
@@ -30,8 +55,16 @@ export async function converge(deployment: Deployment, options: { runSteps: bool
   const untouched = new Set(plan.services.flatMap((s) => s.containers.filter((c) => c.action === 'none').map((c) => `${c.host}/${c.container}`)));
   const starting = deployment.desired.services
     .flatMap((s) => s.containers)
-    .filter((c) => untouched.has(`${c.host}/${c.name}`) && observed.get(c.host)!.containers.get(c.name)?.health === 'starting');
-  await Promise.all(starting.map((container) => waitHealthy(deployment, container)));
+    .filter((c) => untouched.has(`${c.host}/${c.name}`) && observed.get(c.host)?.containers.get(c.name)?.health === 'starting');
+  await Promise.all(
+    starting.map(async (container) => {
+      try {
+        await waitHealthy(deployment, container);
+      } catch (error) {
+        deployment.recap.fail(container.host, error, deployment.redact);
+      }
+    }),
+  );
   return plan;
 }
 
@@ -46,11 +79,23 @@ export interface ContainerStatus {
   changedAt: string | null;
 }
 
+/** One row per container the desired state names; hosts are asked in parallel, each with one listing. */
 export async function collectStatus(deployment: Deployment): Promise<ContainerStatus[]> {
+  const settled = await forEachHost(deployment.desired.hosts, deployment.policy, async (host) => {
+    const { engine } = await deployment.pool.get(host);
+    return new Map((await engine.listByLabel(`${LABEL.managed}=true`)).map((c) => [c.name, c]));
+  });
+  const byHost = new Map<string, Map<string, ContainerState>>();
+  for (const result of settled) {
+    if (result.status === 'done') byHost.set(result.host, result.value);
+    else if (result.status === 'failed') deployment.recap.fail(result.host, result.error, deployment.redact);
+  }
   const rows: ContainerStatus[] = [];
   for (const service of deployment.desired.services) {
     for (const container of [...service.dataContainers, ...service.containers]) {
-      const state = await deployment.hosts.get(container.host)!.engine.inspect(container.name);
+      const containers = byHost.get(container.host);
+      if (!containers) continue;
+      const state = containers.get(container.name);
       rows.push({
         host: container.host,
         service: service.role.service,
@@ -70,6 +115,7 @@ export async function collectStatus(deployment: Deployment): Promise<ContainerSt
 export async function checkHealth(deployment: Deployment): Promise<ContainerStatus[]> {
   const rows = await collectStatus(deployment);
   const bad = rows.filter((r) => r.kind === 'service' && (r.state !== 'running' || (r.health !== null && r.health !== 'healthy')));
+  for (const row of bad) deployment.recap.fail(row.host, new UnhealthyError(`${row.container} is ${row.state}${row.health ? `, ${row.health}` : ''}`));
   if (bad.length > 0) {
     throw new UnhealthyError(
       `${bad.length} container(s) not healthy: ${bad.map((r) => `${r.host}/${r.container} (${r.state}${r.health ? `, ${r.health}` : ''})`).join(', ')}`,
@@ -78,17 +124,56 @@ export async function checkHealth(deployment: Deployment): Promise<ContainerStat
   return rows;
 }
 
-/** Stops service containers, last stage first. Data containers and volumes are untouched. */
+/** Stops service containers, last stage first, each host by itself. Data containers and volumes are untouched. */
 export async function stopServices(deployment: Deployment, log: (line: string) => void): Promise<void> {
-  for (const service of [...deployment.desired.services].reverse()) {
-    for (const container of [...service.containers].reverse()) {
-      const engine = deployment.hosts.get(container.host)!.engine;
-      if (await engine.inspect(container.name)) {
-        log(`${container.host}: stopping ${container.name}`);
+  const settled = await forEachHost(deployment.desired.hosts, deployment.policy, async (host) => {
+    const { engine } = await deployment.pool.get(host);
+    let stopped = 0;
+    for (const service of [...deployment.desired.services].reverse()) {
+      for (const container of [...service.containers].reverse().filter((c) => c.host === host)) {
+        if (!(await engine.inspect(container.name))?.running) continue;
+        log(`${host}: stopping ${container.name}`);
         await engine.stop(container.name, 30);
+        stopped++;
       }
     }
+    return stopped;
+  });
+  recordSettled(deployment, settled);
+}
+
+function recordSettled(deployment: Deployment, settled: readonly HostSettled<number>[]): void {
+  for (const result of settled) {
+    if (result.status === 'done') deployment.recap.ok(result.host, result.value);
+    else if (result.status === 'failed') deployment.recap.fail(result.host, result.error, deployment.redact);
   }
+}
+
+/**
+ * Pulls every image each host's containers use, hosts in parallel. The
+ * engine asks the registry for the tag's digest, so a re-pushed tag arrives
+ * and an unchanged one costs one request.
+ */
+export async function pullImages(deployment: Deployment, log: (line: string) => void): Promise<void> {
+  const settled = await forEachHost(deployment.desired.hosts, deployment.policy, async (host) => {
+    const { engine } = await deployment.pool.get(host);
+    const refs = [...new Set(deployment.desired.services.flatMap((s) => [...s.containers, ...s.dataContainers]).filter((c) => c.host === host).map((c) => c.spec.image))];
+    let changed = 0;
+    for (const ref of refs) {
+      const before = await engine.imageId(ref);
+      try {
+        await engine.pull(ref);
+      } catch (error) {
+        throw new DeployStepError(host, ref, 'pull image', (error as Error).message);
+      }
+      if ((await engine.imageId(ref)) !== before) {
+        changed++;
+        log(`${host}: pulled ${ref}`);
+      }
+    }
+    return changed;
+  });
+  recordSettled(deployment, settled);
 }
 
 export interface DestroyOptions {
@@ -104,21 +189,22 @@ export interface DestroyOptions {
  */
 export async function destroy(deployment: Deployment, options: DestroyOptions, log: (line: string) => void): Promise<void> {
   const configRoot = String(deployment.globals.node_config_directory);
-  const images = new Map<string, Set<string>>();
-  for (const service of [...deployment.desired.services].reverse()) {
-    for (const container of [...service.containers, ...(options.includeData ? service.dataContainers : [])]) {
-      const { engine, connection } = deployment.hosts.get(container.host)!;
-      log(`${container.host}: removing ${container.name}`);
-      await engine.remove(container.name);
-      if (container.kind === 'service') await connection.remove(container.configDir);
-      if (!images.has(container.host)) images.set(container.host, new Set());
-      images.get(container.host)!.add(container.spec.image);
-    }
-  }
   const selected = new Set(deployment.desired.services.map((s) => s.role.service));
   const keptVolumes = volumesOf(enabledRoles(deployment.roles, deployment.globals).filter((role) => !selected.has(role.service)));
-  for (const host of deployment.desired.hosts) {
-    const { engine, connection } = deployment.hosts.get(host)!;
+  const everything = deployment.desired.services.length === enabledRoles(deployment.roles, deployment.globals).length;
+  const settled = await forEachHost(deployment.desired.hosts, deployment.policy, async (host) => {
+    const { engine, connection } = await deployment.pool.get(host);
+    let removed = 0;
+    const images = new Set<string>();
+    for (const service of [...deployment.desired.services].reverse()) {
+      for (const container of [...service.containers, ...(options.includeData ? service.dataContainers : [])].filter((c) => c.host === host)) {
+        log(`${host}: removing ${container.name}`);
+        await engine.remove(container.name);
+        if (container.kind === 'service') await connection.remove(container.configDir);
+        images.add(container.spec.image);
+        removed++;
+      }
+    }
     // Leftover one-shot containers of an interrupted bootstrap of these services.
     for (const leftover of await engine.listByLabel(LABEL.bootstrap)) {
       if (selected.has(leftover.labels[LABEL.service] ?? '')) await engine.remove(leftover.name);
@@ -131,21 +217,24 @@ export async function destroy(deployment: Deployment, options: DestroyOptions, l
         }
         log(`${host}: removing volume ${volume}`);
         await engine.removeVolume(volume);
+        removed++;
       }
       // Their steps (databases, registrations) must run again on the next deploy; the others' must not.
       const stamps = await readStateFile<string>(connection, stepStampsPath(configRoot));
       const remaining = Object.fromEntries(Object.entries(stamps).filter(([id]) => !selected.has(id.split('/')[0]!)));
       await writeStateFile(connection, stepStampsPath(configRoot), remaining);
+      // With every service and its data gone the host is free for another config directory.
+      if (everything) await connection.remove(ownerPath(configRoot));
     }
-    // With every service and its data gone the host is free for another config directory.
-    if (options.includeData && deployment.desired.services.length === enabledRoles(deployment.roles, deployment.globals).length) await connection.remove(ownerPath(configRoot));
     if (options.includeImages) {
-      for (const image of images.get(host) ?? []) {
+      for (const image of images) {
         log(`${host}: removing image ${image}`);
         await engine.removeImage(image);
       }
     }
-  }
+    return removed;
+  });
+  recordSettled(deployment, settled);
 }
 
 /** Named volumes (not host paths) that containers of these roles mount. */

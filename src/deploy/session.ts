@@ -1,17 +1,18 @@
 import { join } from 'node:path';
 import type { HostFacts } from '../config/context.ts';
-import { loadGlobals, type Globals } from '../config/globals.ts';
+import { loadGlobals, type Globals, type LoadedGlobals } from '../config/globals.ts';
 import { loadPasswords, type Passwords } from '../config/passwords.ts';
 import { ConfigRenderer } from '../config/templates.ts';
-import { DockerodeContainerEngine, type ContainerEngine } from '../engine/containers.ts';
-import { pingEngine } from '../engine/docker.ts';
-import { InputError, UnreachableError } from '../errors.ts';
-import { loadInventory, type HostSpec, type Inventory } from '../inventory/inventory.ts';
+import { InputError } from '../errors.ts';
+import { gatherFacts } from '../facts/facts.ts';
+import { HostPool } from '../fleet/hosts.ts';
+import { DEFAULT_FORKS, Recap, type RunPolicy } from '../fleet/runner.ts';
+import { loadInventory, type Inventory } from '../inventory/inventory.ts';
+import { matchHosts } from '../inventory/limit.ts';
 import { computeDesiredState, enabledRoles, type DesiredState } from '../plan/desired.ts';
 import { loadRoles, type Role } from '../plan/roles.ts';
+import { limitToHosts, withoutDownHosts } from '../plan/scope.ts';
 import type { HostConnection } from '../transport/host.ts';
-import { LocalHost } from '../transport/local.ts';
-import { SshHost } from '../transport/ssh.ts';
 import { ownerPath } from '../transport/state-files.ts';
 
 export interface DeploymentPaths {
@@ -20,19 +21,29 @@ export interface DeploymentPaths {
   configDir: string;
 }
 
-export interface ConnectedHost {
-  connection: HostConnection;
-  engine: ContainerEngine;
+export interface DeploymentOptions {
+  services?: string[];
+  /** Ansible-style host pattern (--limit): only these hosts are touched. */
+  limit?: string;
+  forks?: number;
+  maxFailPercentage?: number;
 }
 
-/** Everything one command needs: inputs read and checked, desired state computed, hosts connected. */
+/** Everything one command needs: inputs read and checked, facts gathered, desired state computed. */
 export interface Deployment {
   roles: Role[];
   globals: Globals;
   passwords: Passwords;
   inventory: Inventory;
+  /** What the command's hosts should run: limited to --limit, without hosts that do not answer. */
   desired: DesiredState;
-  hosts: Map<string, ConnectedHost>;
+  /** Services that cannot run this time, and why (a host they need is down). */
+  blocked: Map<string, string>;
+  /** One lazily opened connection per host. */
+  pool: HostPool;
+  policy: RunPolicy;
+  /** Per-host outcomes of this command. */
+  recap: Recap;
   /** The deploy-side config directory (globals.yml, passwords.yml, config/). */
   configDir: string;
   /** Replaces every password value in a text; applied to all output that comes from hosts. */
@@ -49,13 +60,44 @@ export function requiredPasswords(roles: readonly Role[]): string[] {
   return [...new Set(roles.flatMap((r) => r.passwords))].sort();
 }
 
-export async function openDeployment(paths: DeploymentPaths, options: { services?: string[] } = {}): Promise<Deployment> {
-  const roles = loadRoleSet(paths.projectRoot);
-  const inventory = loadInventory(paths.inventoryFile);
-  const { values: globals, doc: globalsDoc } = loadGlobals(join(paths.configDir, 'globals.yml'), paths.configDir, {
+/** globals.yml, with the keys every role adds (enable_<service>, <service>_tag, <container>_tag). */
+function loadGlobalsFor(roles: readonly Role[], configDir: string): LoadedGlobals {
+  return loadGlobals(join(configDir, 'globals.yml'), configDir, {
     services: roles.map((r) => ({ name: r.service, enabledByDefault: true })),
     containers: roles.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
   });
+}
+
+function runPolicy(options: DeploymentOptions): RunPolicy {
+  return { forks: options.forks ?? DEFAULT_FORKS, ...(options.maxFailPercentage !== undefined ? { maxFailPercentage: options.maxFailPercentage } : {}) };
+}
+
+/** What a command that only prepares hosts needs: inventory, globals, connections; no passwords, no desired state. */
+export interface Fleet {
+  inventory: Inventory;
+  globals: Globals;
+  pool: HostPool;
+  hosts: string[];
+  policy: RunPolicy;
+  recap: Recap;
+}
+
+export function openFleet(paths: DeploymentPaths, options: DeploymentOptions = {}): Fleet {
+  const roles = loadRoleSet(paths.projectRoot);
+  const inventory = loadInventory(paths.inventoryFile);
+  const { values: globals } = loadGlobalsFor(roles, paths.configDir);
+  const grouped = [...new Set([...inventory.groups.values()].flat())];
+  const limited = options.limit ? new Set(matchHosts(inventory, options.limit)) : undefined;
+  const hosts = limited ? grouped.filter((h) => limited.has(h)) : grouped;
+  const policy = runPolicy(options);
+  const pool = new HostPool(inventory.hosts);
+  return { inventory, globals, pool, hosts, policy, recap: new Recap(hosts, (host) => pool.lost(host)) };
+}
+
+export async function openDeployment(paths: DeploymentPaths, options: DeploymentOptions = {}): Promise<Deployment> {
+  const roles = loadRoleSet(paths.projectRoot);
+  const inventory = loadInventory(paths.inventoryFile);
+  const { values: globals, doc: globalsDoc } = loadGlobalsFor(roles, paths.configDir);
   const enabled = enabledRoles(roles, globals);
   const passwords = loadPasswords(join(paths.configDir, 'passwords.yml'), requiredPasswords(enabled));
   if (!globals.kolla_internal_vip_address) {
@@ -71,43 +113,36 @@ export async function openDeployment(paths: DeploymentPaths, options: { services
     });
   }
 
-  const usedHosts = new Set([...inventory.groups.values()].flat());
-  const hosts = new Map<string, ConnectedHost>();
-  const close = async (): Promise<void> => {
-    await Promise.all([...hosts.values()].map((h) => h.connection.close()));
-  };
+  const globalsFile = join(paths.configDir, 'globals.yml');
+  const renderer = new ConfigRenderer(join(paths.projectRoot, 'config-templates'));
+  const customDir = String(globals.node_custom_config);
+  // Placement and rendering problems are input errors: found before any host is contacted.
+  const placed = computeDesiredState({ roles, globals, passwords, inventory, facts: placeholderFacts(inventory), renderer, customDir, ...(options.services ? { services: options.services } : {}) });
+  const targets = new Set(options.limit ? matchHosts(inventory, options.limit) : placed.hosts);
+  const policy = runPolicy(options);
+  const pool = new HostPool(inventory.hosts);
+  const recap = new Recap(
+    placed.hosts.filter((h) => targets.has(h)),
+    (host) => pool.lost(host),
+  );
   try {
-    await Promise.all(
-      [...usedHosts].map(async (name) => {
-        const connection = await connect(inventory.hosts.get(name)!);
-        hosts.set(name, { connection, engine: new DockerodeContainerEngine(connection.docker) });
-        await pingEngine(connection.docker, name, connection.engineAddress);
-      }),
-    );
-    await Promise.all([...hosts].map(([name, host]) => checkOwner(name, host.connection, String(globals.node_config_directory), paths.configDir)));
-    const facts = new Map<string, HostFacts>();
-    for (const name of usedHosts) {
-      const spec = inventory.hosts.get(name)!;
-      const apiAddress = spec.apiAddress ?? (await hosts.get(name)!.connection.interfaceAddress(String(globals.api_interface)));
-      if (!apiAddress) {
-        throw new InputError(`host ${name} has no IPv4 address on api_interface "${globals.api_interface}"`, {
-          file: globalsDoc?.file ?? join(paths.configDir, 'globals.yml'),
-          ...(globalsDoc?.lineOf(['api_interface']) ? { line: globalsDoc.lineOf(['api_interface'])! } : {}),
-          key: 'api_interface',
-        });
-      }
-      facts.set(name, { apiAddress });
-    }
-    const desired = computeDesiredState({
-      roles,
-      globals,
-      passwords,
+    const { facts, down } = await gatherFacts({
       inventory,
-      facts,
-      renderer: new ConfigRenderer(join(paths.projectRoot, 'config-templates')),
-      customDir: String(globals.node_custom_config),
-      ...(options.services ? { services: options.services } : {}),
+      pool,
+      hosts: placed.hosts,
+      targets,
+      apiInterface: String(globals.api_interface),
+      cacheFile: join(paths.configDir, 'facts.json'),
+      policy,
+      recap,
+      apiInterfaceLocation: { file: globalsDoc?.file ?? globalsFile, ...(globalsDoc?.lineOf(['api_interface']) ? { line: globalsDoc.lineOf(['api_interface'])! } : {}), key: 'api_interface' },
     });
+    const reachable = placed.hosts.filter((h) => targets.has(h) && !down.has(h));
+    await Promise.all(
+      reachable.map(async (name) => checkOwner(name, (await pool.get(name)).connection, String(globals.node_config_directory), paths.configDir)),
+    );
+    const full = computeDesiredState({ roles, globals, passwords, inventory, facts, renderer, customDir, ...(options.services ? { services: options.services } : {}) });
+    const { desired, blocked } = withoutDownHosts(limitToHosts(full, targets), down);
     const secrets = Object.values(passwords).filter((p) => p.length >= 4).sort((a, b) => b.length - a.length);
     return {
       roles,
@@ -115,24 +150,26 @@ export async function openDeployment(paths: DeploymentPaths, options: { services
       passwords,
       inventory,
       desired,
-      hosts,
+      blocked,
+      pool,
+      policy,
+      recap,
       configDir: paths.configDir,
       redact: (text) => secrets.reduce((out, secret) => out.split(secret).join('****'), text),
-      close,
+      close: () => pool.close(),
     };
   } catch (error) {
-    await close();
+    await pool.close();
     throw error;
   }
 }
 
-async function connect(spec: HostSpec): Promise<HostConnection> {
-  if (spec.connection === 'local') return new LocalHost(spec.name);
-  try {
-    return await SshHost.connect(spec);
-  } catch (error) {
-    throw new UnreachableError(`cannot connect to host ${spec.name} (${spec.address}:${spec.port}): ${(error as Error).message}`);
-  }
+/**
+ * Stand-in addresses, so placement and templates are checked before any
+ * host is contacted; the real facts replace them before anything is used.
+ */
+function placeholderFacts(inventory: Inventory): Map<string, HostFacts> {
+  return new Map([...inventory.hosts.keys()].map((name) => [name, { apiAddress: '192.0.2.1' }]));
 }
 
 /**

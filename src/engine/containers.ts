@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
-import { followStream } from './docker.ts';
+import { followStream, registryAuth } from './docker.ts';
 
 export interface ContainerSpec {
   name: string;
@@ -51,6 +51,14 @@ export interface ContainerEngine {
   listByLabel(label: string): Promise<ContainerState[]>;
   /** The id of the local image a reference names, or null when it is not present. */
   imageId(ref: string): Promise<string | null>;
+  /** Registry digests the local image carries (`repo@sha256:...`), [] when absent. */
+  imageDigests(ref: string): Promise<string[]>;
+  /**
+   * The digest the registry has for a reference now, asked through this
+   * host's engine (its network path to the registry, nothing pulled); null
+   * when the registry does not answer for it.
+   */
+  registryDigest(ref: string): Promise<string | null>;
   pull(ref: string): Promise<void>;
   create(spec: ContainerSpec): Promise<void>;
   start(name: string): Promise<void>;
@@ -92,8 +100,27 @@ export class DockerodeContainerEngine implements ContainerEngine {
     }
   }
 
+  async imageDigests(ref: string): Promise<string[]> {
+    try {
+      return (await this.docker.getImage(ref).inspect()).RepoDigests ?? [];
+    } catch (error) {
+      if (statusOf(error) === 404) return [];
+      throw error;
+    }
+  }
+
+  async registryDigest(ref: string): Promise<string | null> {
+    try {
+      const info = (await this.docker.getImage(ref).distribution({ authconfig: registryAuth(ref) })) as { Descriptor?: { digest?: string } };
+      return info.Descriptor?.digest ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   async pull(ref: string): Promise<void> {
-    await followStream(this.docker, await this.docker.pull(ref), () => {});
+    // Credentials, where the registry wants them, come from the deploy host's environment, as for build.
+    await followStream(this.docker, await this.docker.pull(ref, { authconfig: registryAuth(ref) }), () => {});
   }
 
   async create(spec: ContainerSpec): Promise<void> {

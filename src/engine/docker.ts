@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import { UnreachableError } from '../errors.ts';
+import { credentialsFromEnvironment } from './registry.ts';
 
 /** One line of engine output, as a build or push produces it. */
 export type LogSink = (line: string) => void;
@@ -107,11 +108,9 @@ export class DockerodeImageEngine implements ImageEngine {
  * Credentials come from the environment only (never flags: they would show
  * in the process list): KOLLA_TS_REGISTRY_USERNAME, KOLLA_TS_REGISTRY_PASSWORD.
  */
-function registryAuth(ref: string): Record<string, string> {
-  const username = process.env.KOLLA_TS_REGISTRY_USERNAME;
-  const password = process.env.KOLLA_TS_REGISTRY_PASSWORD;
-  if (!username || !password) return {};
-  return { username, password, serveraddress: ref.split('/')[0]! };
+export function registryAuth(ref: string): Record<string, string> {
+  const credentials = credentialsFromEnvironment();
+  return credentials ? { ...credentials, serveraddress: ref.split('/')[0]! } : {};
 }
 
 /**

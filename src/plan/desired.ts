@@ -56,6 +56,8 @@ export interface DesiredContainer {
   configFiles: ConfigFile[];
   configHash: string;
   strategy: string;
+  /** Ports it listens on (host network): prechecks find them free before the first deploy. */
+  ports: number[];
 }
 
 export interface DesiredStep {
@@ -111,11 +113,11 @@ export function computeDesiredState(input: DesiredInput): DesiredState {
   const enabled = enabledRoles(roles, globals);
   const enabledNames = new Set(enabled.map((r) => r.service));
   for (const role of enabled) {
-    for (const needed of role.requires) {
+    for (const needed of [...role.requires, ...role.uses]) {
       if (!enabledNames.has(needed)) {
         throw new InputError(`${role.service} is enabled but needs ${needed}, which is not enabled (set enable_${needed.replace(/-/g, '_')}: true)`, {
           file: role.file,
-          key: 'requires',
+          key: role.requires.includes(needed) ? 'requires' : 'uses',
         });
       }
     }
@@ -160,12 +162,18 @@ export function computeDesiredState(input: DesiredInput): DesiredState {
   return { services, hosts: [...hosts].sort() };
 }
 
+/** Hosts of every group a container runs on, each once, in inventory order. */
 function hostsFor(inventory: Inventory, role: Role, def: ContainerDef | DataContainerDef): string[] {
-  const group = inventory.placement.get(def.name) ?? inventory.placement.get(role.service) ?? def.group ?? role.group;
-  const members = inventory.groups.get(group);
-  if (!members) throw new InputError(`${role.service}: container ${def.name} runs on group "${group}", which the inventory does not define`, { file: inventory.file });
-  if (members.length === 0) throw new InputError(`${role.service} is enabled but group "${group}" (for ${def.name}) has no hosts`, { file: inventory.file, key: `groups.${group}` });
-  return members;
+  const moved = inventory.placement.get(def.name) ?? inventory.placement.get(role.service);
+  const groups = moved ? [moved] : (def.groups ?? role.groups);
+  const hosts = new Set<string>();
+  for (const group of groups) {
+    const members = inventory.groups.get(group);
+    if (!members) throw new InputError(`${role.service}: container ${def.name} runs on group "${group}", which the inventory does not define`, { file: inventory.file });
+    members.forEach((member) => hosts.add(member));
+  }
+  if (hosts.size === 0) throw new InputError(`${role.service} is enabled but group ${groups.map((g) => `"${g}"`).join(', ')} (for ${def.name}) has no hosts`, { file: inventory.file, key: `groups.${groups[0]}` });
+  return [...hosts];
 }
 
 function imageRef(globals: Globals, role: Role, image: string, container: string): string {
@@ -219,6 +227,11 @@ function serviceContainer(input: DesiredInput, role: Role, def: ContainerDef, ho
     configFiles,
     configHash,
     strategy,
+    ports: def.ports.map((port) => {
+      const value = context[port];
+      if (typeof value !== 'number') throw new InputError(`unknown port "${port}"`, { file: role.file, key: `containers.${def.name}.ports` });
+      return value;
+    }),
   };
 }
 
@@ -262,6 +275,7 @@ function dataContainer(input: DesiredInput, role: Role, def: DataContainerDef, h
     configFiles: [],
     configHash: '',
     strategy: '',
+    ports: [],
   };
 }
 

@@ -16,6 +16,8 @@ export interface ObservedHost {
   appliedConfig: Record<string, { id: string; configHash: string }>;
   /** Local image id of every image reference the desired state uses (null: not present). */
   imageIds: Map<string, string | null>;
+  /** References present here whose tag the registry now has for another image (re-pushed). */
+  staleImages: Set<string>;
 }
 
 export type ContainerActionKind = 'create' | 'recreate' | 'restart' | 'start' | 'none';
@@ -27,6 +29,8 @@ export interface ContainerAction {
   kind: 'service' | 'data';
   action: ContainerActionKind;
   reasons: string[];
+  /** Pull the image first even though a copy is present: the registry has a newer one. */
+  pull?: boolean;
 }
 
 export interface FileAction {
@@ -98,9 +102,13 @@ function dataAction(data: DesiredContainer, host: ObservedHost): ContainerAction
 function containerAction(container: DesiredContainer, host: ObservedHost): ContainerAction {
   const base = { host: container.host, service: container.service, container: container.name, kind: 'service' as const };
   const current = host.containers.get(container.name);
-  if (!current) return { ...base, action: 'create', reasons: ['missing'] };
+  const pull = host.staleImages.has(container.spec.image) ? { pull: true } : {};
+  if (!current) return { ...base, action: 'create', reasons: ['missing'], ...pull };
   if (current.labels[LABEL.definitionHash] !== container.definitionHash) {
-    return { ...base, action: 'recreate', reasons: changedFields(current.labels[LABEL.definition], container.definition) };
+    return { ...base, action: 'recreate', reasons: changedFields(current.labels[LABEL.definition], container.definition), ...pull };
+  }
+  if (host.staleImages.has(container.spec.image)) {
+    return { ...base, action: 'recreate', reasons: [`the registry has a new ${container.spec.image} (re-pushed)`], pull: true };
   }
   // Same reference, rebuilt or pulled since: the tag now names another image.
   const localImage = host.imageIds.get(container.spec.image);

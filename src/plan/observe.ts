@@ -4,38 +4,43 @@ import { appliedConfigPath, readStateFile, stepStampsPath } from '../transport/s
 import { LABEL, type DesiredState } from './desired.ts';
 import type { ObservedHost } from './diff.ts';
 
-/** Reads what each host has: one container listing, the config files we manage, and step stamps. */
-export async function observeHosts(
-  desired: DesiredState,
-  hosts: ReadonlyMap<string, { connection: HostConnection; engine: ContainerEngine }>,
-  configRoot: string,
-): Promise<Map<string, ObservedHost>> {
-  const observed = new Map<string, ObservedHost>();
+/** Reads what one host has: one container listing, the config files we manage, and step stamps. */
+export async function observeHost(desired: DesiredState, name: string, host: { connection: HostConnection; engine: ContainerEngine }, configRoot: string): Promise<ObservedHost> {
+  const { connection, engine } = host;
+  const containers = new Map((await engine.listByLabel(`${LABEL.managed}=true`)).map((c) => [c.name, c]));
+  const configFiles = new Map<string, Map<string, string>>();
+  const dirs = desired.services.flatMap((s) => s.containers.filter((c) => c.host === name));
   await Promise.all(
-    desired.hosts.map(async (name) => {
-      const { connection, engine } = hosts.get(name)!;
-      const containers = new Map((await engine.listByLabel(`${LABEL.managed}=true`)).map((c) => [c.name, c]));
-      const configFiles = new Map<string, Map<string, string>>();
-      const dirs = desired.services.flatMap((s) => s.containers.filter((c) => c.host === name));
-      await Promise.all(
-        dirs.map(async (container) => {
-          const files = new Map<string, string>();
-          for (const file of await connection.listDir(container.configDir)) {
-            if (file.startsWith('.')) continue; // temp files of an interrupted write
-            const content = await connection.readFile(`${container.configDir}/${file}`);
-            if (content) files.set(file, content.toString('utf8'));
-          }
-          configFiles.set(container.name, files);
-        }),
-      );
-      const refs = new Set(desired.services.flatMap((s) => s.containers.filter((c) => c.host === name).map((c) => c.spec.image)));
-      const imageIds = new Map(await Promise.all([...refs].map(async (ref) => [ref, await engine.imageId(ref)] as const)));
-      const [stepStamps, appliedConfig] = await Promise.all([
-        readStateFile<string>(connection, stepStampsPath(configRoot)),
-        readStateFile<{ id: string; configHash: string }>(connection, appliedConfigPath(configRoot)),
-      ]);
-      observed.set(name, { containers, configFiles, stepStamps, appliedConfig, imageIds });
+    dirs.map(async (container) => {
+      const files = new Map<string, string>();
+      for (const file of await connection.listDir(container.configDir)) {
+        if (file.startsWith('.')) continue; // temp files of an interrupted write
+        const content = await connection.readFile(`${container.configDir}/${file}`);
+        if (content) files.set(file, content.toString('utf8'));
+      }
+      configFiles.set(container.name, files);
     }),
   );
-  return observed;
+  const refs = new Set(desired.services.flatMap((s) => s.containers.filter((c) => c.host === name).map((c) => c.spec.image)));
+  const imageIds = new Map(await Promise.all([...refs].map(async (ref) => [ref, await engine.imageId(ref)] as const)));
+  // A tag re-pushed to the registry must reach every host: compare the registry's digest with the local image's.
+  const staleImages = new Set<string>();
+  await Promise.all(
+    [...refs].filter(fromRegistry).map(async (ref) => {
+      if (!imageIds.get(ref)) return;
+      const [remote, local] = await Promise.all([engine.registryDigest(ref), engine.imageDigests(ref)]);
+      if (remote && !local.some((digest) => digest.endsWith(`@${remote}`))) staleImages.add(ref);
+    }),
+  );
+  const [stepStamps, appliedConfig] = await Promise.all([
+    readStateFile<string>(connection, stepStampsPath(configRoot)),
+    readStateFile<{ id: string; configHash: string }>(connection, appliedConfigPath(configRoot)),
+  ]);
+  return { containers, configFiles, stepStamps, appliedConfig, imageIds, staleImages };
+}
+
+/** A reference that names a registry (`host:port/...`, `host.domain/...`, `localhost/...`), as Docker decides it. */
+function fromRegistry(ref: string): boolean {
+  const first = ref.split('/')[0]!;
+  return ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
 }

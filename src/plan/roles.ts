@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.ts';
+import { EXPECTED, isGroupName, isUserName } from '../util/values.ts';
 import { errorAt, isPlainObject, readYaml, type LocatedYaml } from '../util/yaml.ts';
 
 export interface HealthcheckDef {
@@ -20,7 +21,10 @@ export interface ConfigFileDef {
 export interface ContainerDef {
   name: string;
   image: string;
-  group?: string;
+  /** Groups whose hosts run it (the Linux bridge agent: network and compute). */
+  groups?: string[];
+  /** Names of the ports it listens on (template variables such as keystone_public_port). */
+  ports: string[];
   privileged: boolean;
   network_mode: string;
   pid_mode?: string;
@@ -37,7 +41,7 @@ export interface ContainerDef {
 export interface DataContainerDef {
   name: string;
   image: string;
-  group?: string;
+  groups?: string[];
   volumes: string[];
 }
 
@@ -51,9 +55,12 @@ export type Step =
 export interface Role {
   service: string;
   file: string;
-  group: string;
+  groups: string[];
   enable: string;
+  /** Services deployed before this one (and that must be enabled with it). */
   requires: string[];
+  /** Services that must be enabled with this one, in any order (nova needs neutron, not neutron first). */
+  uses: string[];
   stage: number;
   passwords: string[];
   containers: ContainerDef[];
@@ -81,21 +88,23 @@ export function loadRoles(rolesDir: string): Role[] {
   return roles.sort((a, b) => a.stage - b.stage || a.service.localeCompare(b.service));
 }
 
-const ROLE_KEYS = ['service', 'group', 'enable', 'requires', 'stage', 'passwords', 'containers', 'data_containers', 'steps'];
-const CONTAINER_KEYS = ['image', 'group', 'privileged', 'network_mode', 'pid_mode', 'ipc_mode', 'cap_add', 'user', 'environment', 'volumes', 'volumes_from', 'healthcheck', 'config'];
+const ROLE_KEYS = ['service', 'group', 'enable', 'requires', 'uses', 'stage', 'passwords', 'containers', 'data_containers', 'steps'];
+const CONTAINER_KEYS = ['image', 'group', 'ports', 'privileged', 'network_mode', 'pid_mode', 'ipc_mode', 'cap_add', 'user', 'environment', 'volumes', 'volumes_from', 'healthcheck', 'config'];
 
 function parseRole(doc: LocatedYaml): Role {
   const data = doc.data;
   if (!isPlainObject(data)) throw errorAt(doc, [], 'a role is a mapping');
   unknownKeys(doc, [], data, ROLE_KEYS);
-  const service = requireString(doc, ['service'], data.service);
+  const service = shaped(doc, ['service'], requireString(doc, ['service'], data.service), 'name');
   const containers = Object.entries(objectAt(doc, ['containers'], data.containers ?? {})).map(([name, raw]) => parseContainer(doc, name, raw));
   const dataContainers = Object.entries(objectAt(doc, ['data_containers'], data.data_containers ?? {})).map(([name, raw]) => {
     const path = ['data_containers', name];
+    shaped(doc, path, name, 'name');
     const entry = objectAt(doc, path, raw);
     unknownKeys(doc, path, entry, ['image', 'group', 'volumes']);
-    const group = optionalString(doc, [...path, 'group'], entry.group);
-    return { name, image: requireString(doc, [...path, 'image'], entry.image), ...(group ? { group } : {}), volumes: stringList(doc, [...path, 'volumes'], entry.volumes ?? []) };
+    const groups = optionalGroups(doc, [...path, 'group'], entry.group);
+    const image = shaped(doc, [...path, 'image'], requireString(doc, [...path, 'image'], entry.image), 'name');
+    return { name, image, ...(groups ? { groups } : {}), volumes: shapedList(doc, [...path, 'volumes'], entry.volumes ?? [], 'volume') };
   });
   const names = new Set(containers.map((c) => c.name));
   const steps = (listAt(doc, ['steps'], data.steps ?? []) as unknown[]).map((raw, index) => parseStep(doc, index, raw, names));
@@ -104,11 +113,12 @@ function parseRole(doc: LocatedYaml): Role {
   return {
     service,
     file: doc.file,
-    group: requireString(doc, ['group'], data.group),
-    enable: optionalString(doc, ['enable'], data.enable) ?? `enable_${service.replace(/-/g, '_')}`,
-    requires: stringList(doc, ['requires'], data.requires ?? []),
+    groups: optionalGroups(doc, ['group'], data.group) ?? [requireString(doc, ['group'], data.group)],
+    enable: shaped(doc, ['enable'], optionalString(doc, ['enable'], data.enable) ?? `enable_${service.replace(/-/g, '_')}`, 'key'),
+    requires: shapedList(doc, ['requires'], data.requires ?? [], 'name'),
+    uses: shapedList(doc, ['uses'], data.uses ?? [], 'name'),
     stage: stage as number,
-    passwords: stringList(doc, ['passwords'], data.passwords ?? []),
+    passwords: shapedList(doc, ['passwords'], data.passwords ?? [], 'key'),
     containers,
     dataContainers,
     steps,
@@ -118,10 +128,12 @@ function parseRole(doc: LocatedYaml): Role {
 
 function parseContainer(doc: LocatedYaml, name: string, raw: unknown): ContainerDef {
   const path = ['containers', name];
+  shaped(doc, path, name, 'name');
   const entry = objectAt(doc, path, raw);
   unknownKeys(doc, path, entry, CONTAINER_KEYS);
   const environment = objectAt(doc, [...path, 'environment'], entry.environment ?? {});
   for (const [key, value] of Object.entries(environment)) {
+    shaped(doc, [...path, 'environment', key], key, 'key');
     if (typeof value !== 'string') throw errorAt(doc, [...path, 'environment', key], 'environment values are strings');
   }
   let healthcheck: HealthcheckDef | undefined;
@@ -145,27 +157,28 @@ function parseContainer(doc: LocatedYaml, name: string, raw: unknown): Container
     const itemPath = [...path, 'config', index];
     const file = objectAt(doc, itemPath, item);
     unknownKeys(doc, itemPath, file, ['template', 'dest', 'ini']);
-    const dest = requireString(doc, [...itemPath, 'dest'], file.dest);
-    if (dest.includes('..') || dest.startsWith('/')) throw errorAt(doc, [...itemPath, 'dest'], 'dest is a relative path inside the container config directory');
-    return { template: requireString(doc, [...itemPath, 'template'], file.template), dest, ini: file.ini === true };
+    const template = shaped(doc, [...itemPath, 'template'], requireString(doc, [...itemPath, 'template'], file.template), 'path');
+    const dest = shaped(doc, [...itemPath, 'dest'], requireString(doc, [...itemPath, 'dest'], file.dest), 'path');
+    return { template, dest, ini: optionalBoolean(doc, [...itemPath, 'ini'], file.ini) };
   });
-  const group = optionalString(doc, [...path, 'group'], entry.group);
-  const pidMode = optionalString(doc, [...path, 'pid_mode'], entry.pid_mode);
-  const ipcMode = optionalString(doc, [...path, 'ipc_mode'], entry.ipc_mode);
-  const user = optionalString(doc, [...path, 'user'], entry.user);
+  const groups = optionalGroups(doc, [...path, 'group'], entry.group);
+  const pidMode = optionalShaped(doc, [...path, 'pid_mode'], entry.pid_mode, 'pidMode');
+  const ipcMode = optionalShaped(doc, [...path, 'ipc_mode'], entry.ipc_mode, 'ipcMode');
+  const user = optionalShaped(doc, [...path, 'user'], entry.user, 'user');
   return {
     name,
-    image: requireString(doc, [...path, 'image'], entry.image),
-    ...(group ? { group } : {}),
-    privileged: entry.privileged === true,
-    network_mode: optionalString(doc, [...path, 'network_mode'], entry.network_mode) ?? 'host',
+    image: shaped(doc, [...path, 'image'], requireString(doc, [...path, 'image'], entry.image), 'name'),
+    ...(groups ? { groups } : {}),
+    ports: stringList(doc, [...path, 'ports'], entry.ports ?? []),
+    privileged: optionalBoolean(doc, [...path, 'privileged'], entry.privileged),
+    network_mode: optionalShaped(doc, [...path, 'network_mode'], entry.network_mode, 'networkMode') ?? 'host',
     ...(pidMode ? { pid_mode: pidMode } : {}),
     ...(ipcMode ? { ipc_mode: ipcMode } : {}),
-    cap_add: stringList(doc, [...path, 'cap_add'], entry.cap_add ?? []),
+    cap_add: shapedList(doc, [...path, 'cap_add'], entry.cap_add ?? [], 'capability'),
     ...(user ? { user } : {}),
     environment: environment as Record<string, string>,
-    volumes: stringList(doc, [...path, 'volumes'], entry.volumes ?? []),
-    volumes_from: stringList(doc, [...path, 'volumes_from'], entry.volumes_from ?? []),
+    volumes: shapedList(doc, [...path, 'volumes'], entry.volumes ?? [], 'volume'),
+    volumes_from: shapedList(doc, [...path, 'volumes_from'], entry.volumes_from ?? [], 'name'),
     ...(healthcheck ? { healthcheck } : {}),
     config,
   };
@@ -188,7 +201,8 @@ function parseStep(doc: LocatedYaml, index: number, raw: unknown, containers: Re
     case 'database': {
       const spec = objectAt(doc, at, body);
       unknownKeys(doc, at, spec, ['name', 'user', 'password']);
-      return { kind, name: requireString(doc, [...at, 'name'], spec.name), user: requireString(doc, [...at, 'user'], spec.user), password: requireString(doc, [...at, 'password'], spec.password) };
+      const required = (key: string, shape: Shape): string => shaped(doc, [...at, key], requireString(doc, [...at, key], spec[key]), shape);
+      return { kind, name: required('name', 'sqlName'), user: required('user', 'sqlName'), password: required('password', 'key') };
     }
     case 'bootstrap': {
       const spec = objectAt(doc, at, body);
@@ -202,7 +216,7 @@ function parseStep(doc: LocatedYaml, index: number, raw: unknown, containers: Re
     case 'exec': {
       const spec = objectAt(doc, at, body);
       unknownKeys(doc, at, spec, ['container', 'user', 'command', 'stdin']);
-      const user = optionalString(doc, [...at, 'user'], spec.user);
+      const user = optionalShaped(doc, [...at, 'user'], spec.user, 'user');
       const stdin = optionalString(doc, [...at, 'stdin'], spec.stdin);
       const command = stringList(doc, [...at, 'command'], spec.command);
       if (command.length === 0) throw errorAt(doc, [...at, 'command'], 'command must not be empty');
@@ -241,6 +255,58 @@ function stringList(doc: LocatedYaml, path: (string | number)[], value: unknown)
 
 function requireString(doc: LocatedYaml, path: (string | number)[], value: unknown): string {
   if (typeof value !== 'string' || value === '') throw errorAt(doc, path, `"${path.at(-1)}" is required and must be a string`);
+  return value;
+}
+
+/** `group: compute` or `group: [network, compute]`. */
+function optionalGroups(doc: LocatedYaml, path: (string | number)[], value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  const groups = typeof value === 'string' ? [shaped(doc, path, value, 'group')] : shapedList(doc, path, value, 'group');
+  if (groups.length === 0) throw errorAt(doc, path, 'expected a group name or a list of them');
+  return groups;
+}
+
+/**
+ * What each name a role gives may look like: these reach host paths,
+ * container names, SQL statements and command lines.
+ */
+const SHAPES = {
+  name: { test: (v: string) => /^[a-z0-9][a-z0-9_-]{0,62}$/.test(v), expected: 'a name of lower-case letters, digits, "_" and "-"' },
+  key: { test: (v: string) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(v), expected: 'a key of letters, digits and "_"' },
+  group: { test: isGroupName, expected: EXPECTED.groupName },
+  path: { test: (v: string) => /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(v) && !v.split('/').includes('..'), expected: 'a relative path without ".."' },
+  sqlName: { test: (v: string) => /^[A-Za-z0-9_]{1,64}$/.test(v), expected: 'a MariaDB name of letters, digits and "_" (at most 64)' },
+  user: { test: isUserName, expected: EXPECTED.userName },
+  volume: {
+    test: (v: string) => /^([A-Za-z0-9][A-Za-z0-9_.-]*|\/[A-Za-z0-9_.@+\/-]*):\/[A-Za-z0-9_.@+\/-]*(:[a-z]+(,[a-z]+)*)?$/.test(v) && !v.split(/[:/]/).includes('..'),
+    expected: 'VOLUME:/path or /host/path:/path, optionally with :ro, :shared...',
+  },
+  capability: { test: (v: string) => /^[A-Z][A-Z_]*$/.test(v), expected: 'a capability such as NET_ADMIN' },
+  networkMode: { test: (v: string) => /^(host|bridge|none|container:[a-z0-9][a-z0-9_-]*)$/.test(v), expected: 'host, bridge, none or container:NAME' },
+  pidMode: { test: (v: string) => /^(host|container:[a-z0-9][a-z0-9_-]*)$/.test(v), expected: 'host or container:NAME' },
+  ipcMode: { test: (v: string) => /^(host|private|shareable|none|container:[a-z0-9][a-z0-9_-]*)$/.test(v), expected: 'host, private, shareable, none or container:NAME' },
+};
+type Shape = keyof typeof SHAPES;
+
+function shaped(doc: LocatedYaml, path: (string | number)[], value: string, shape: Shape): string {
+  if (!SHAPES[shape].test(value)) throw errorAt(doc, path, `expected ${SHAPES[shape].expected}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function shapedList(doc: LocatedYaml, path: (string | number)[], value: unknown, shape: Shape): string[] {
+  const list = stringList(doc, path, value);
+  list.forEach((item, i) => shaped(doc, [...path, i], item, shape));
+  return list;
+}
+
+function optionalShaped(doc: LocatedYaml, path: (string | number)[], value: unknown, shape: Shape): string | undefined {
+  const text = optionalString(doc, path, value);
+  return text === undefined ? undefined : shaped(doc, path, text, shape);
+}
+
+function optionalBoolean(doc: LocatedYaml, path: (string | number)[], value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw errorAt(doc, path, 'expected true or false');
   return value;
 }
 

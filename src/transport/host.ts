@@ -11,6 +11,8 @@ export interface HostConnection {
   readonly docker: Docker;
   /** Where that engine is, for messages (`unix:///var/run/docker.sock`, `ssh://...`). */
   readonly engineAddress: string;
+  /** The connection dropped: whatever failed on it failed because the host went away. */
+  readonly lost: boolean;
   /** The file's content, or null when it does not exist. */
   readFile(path: string): Promise<Buffer | null>;
   /** Writes through a temp file in the same directory and a rename: no reader sees half a file. */
@@ -20,7 +22,19 @@ export interface HostConnection {
   listDir(path: string): Promise<string[]>;
   /** Removes a file or a directory tree; absent is fine. */
   remove(path: string): Promise<void>;
+  /**
+   * Runs a program on the host, without a shell on our side: each argument
+   * is one word there. Never pass secrets: they would show in the host's
+   * process list.
+   */
+  exec(argv: readonly string[]): Promise<CommandResult>;
   /** The first IPv4 address of a network interface, or undefined. */
   interfaceAddress(name: string): Promise<string | undefined>;
   close(): Promise<void>;
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
 }

@@ -1,15 +1,17 @@
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { localDocker, localEngineAddress } from '../engine/docker.ts';
-import type { HostConnection } from './host.ts';
+import type { CommandResult, HostConnection } from './host.ts';
 
 /** The deploy host itself: files through the local file system, the engine through its socket. */
 export class LocalHost implements HostConnection {
   readonly docker: Docker = localDocker();
   readonly engineAddress = localEngineAddress();
+  readonly lost = false;
 
   constructor(readonly name: string) {}
 
@@ -46,6 +48,15 @@ export class LocalHost implements HostConnection {
 
   async remove(path: string): Promise<void> {
     await rm(path, { recursive: true, force: true });
+  }
+
+  exec(argv: readonly string[]): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      execFile(argv[0]!, argv.slice(1), { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') return reject(error);
+        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+      });
+    });
   }
 
   async interfaceAddress(name: string): Promise<string | undefined> {

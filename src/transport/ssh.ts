@@ -1,15 +1,15 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { homedir } from 'node:os';
 import { basename, dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import { Client, type SFTPWrapper } from 'ssh2';
-import { InputError } from '../errors.ts';
+import { HostKeyError, InputError, UnreachableError } from '../errors.ts';
 import type { HostSpec } from '../inventory/inventory.ts';
 import { shellQuote } from '../util/escape.ts';
-import type { HostConnection } from './host.ts';
+import type { CommandResult, HostConnection } from './host.ts';
 
 type SshSpec = Extract<HostSpec, { connection: 'ssh' }>;
 
@@ -21,6 +21,11 @@ type SshSpec = Extract<HostSpec, { connection: 'ssh' }>;
 export class SshHost implements HostConnection {
   readonly docker: Docker;
   readonly engineAddress: string;
+  private closed = false;
+
+  get lost(): boolean {
+    return this.closed;
+  }
 
   private constructor(
     readonly name: string,
@@ -30,15 +35,26 @@ export class SshHost implements HostConnection {
   ) {
     this.engineAddress = `ssh://${spec.user}@${spec.address}:${spec.port}/var/run/docker.sock`;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const lost = (): UnreachableError => new UnreachableError(`host ${name}: the SSH connection to ${spec.address}:${spec.port} was lost`);
     const forward = (_options: unknown, done: (error: Error | null, socket?: Duplex) => void): void => {
-      client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (error, stream) => {
-        if (error) return done(error);
-        // http.Agent treats what it gets as a net.Socket; an SSH channel has no TCP options to set.
-        const socket = Object.assign(stream, { setKeepAlive: () => socket, setNoDelay: () => socket, setTimeout: () => socket, ref: () => socket, unref: () => socket });
-        done(null, socket as unknown as Duplex);
-      });
+      if (this.closed) return done(lost());
+      try {
+        client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (error, stream) => {
+          if (error) return done(this.closed ? lost() : error);
+          // http.Agent treats what it gets as a net.Socket; an SSH channel has no TCP options to set.
+          const socket = Object.assign(stream, { setKeepAlive: () => socket, setNoDelay: () => socket, setTimeout: () => socket, ref: () => socket, unref: () => socket });
+          done(null, socket as unknown as Duplex);
+        });
+      } catch (error) {
+        done(this.closed ? lost() : (error as Error));
+      }
     };
     (agent as unknown as { createConnection: typeof forward }).createConnection = forward;
+    // A dropped connection must fail what is waiting on it, not leave Docker calls hanging on dead channels.
+    client.on('close', () => {
+      this.closed = true;
+      agent.destroy();
+    });
     this.docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
   }
 
@@ -48,14 +64,8 @@ export class SshHost implements HostConnection {
     if (trusted.size === 0) {
       throw new InputError(`no host key for ${spec.address} in ${knownHostsFile}; add it (ssh-keyscan) after checking its fingerprint`, { file: knownHostsFile });
     }
-    const keyFile = expandHome(spec.keyFile ?? '~/.ssh/id_ed25519');
-    let privateKey: Buffer;
-    try {
-      privateKey = readFileSync(keyFile);
-    } catch {
-      throw new InputError(`cannot read SSH key ${keyFile} for host ${spec.name}`, { file: keyFile });
-    }
     const client = new Client();
+    let keyRefused = false;
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
       client.once('error', reject);
@@ -63,12 +73,24 @@ export class SshHost implements HostConnection {
         host: spec.address,
         port: spec.port,
         username: spec.user,
-        privateKey,
+        ...credentials(spec),
         readyTimeout: 20_000,
         keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
         // ssh2 accepts any key unless told otherwise: compare with known_hosts.
-        hostVerifier: (key: Buffer) => trusted.has(createHash('sha256').update(key).digest('base64')),
+        hostVerifier: (key: Buffer) => {
+          keyRefused = !trusted.has(createHash('sha256').update(key).digest('base64'));
+          return !keyRefused;
+        },
       });
+    }).catch((error: unknown) => {
+      if (keyRefused) {
+        throw new HostKeyError(
+          `host ${spec.name} (${spec.address}:${spec.port}) offered a host key that ${knownHostsFile} does not list for it; refusing to connect. ` +
+            'If the host was reinstalled, check its new key\'s fingerprint and update known_hosts',
+        );
+      }
+      throw error;
     });
     const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((error, session) => (error ? reject(error) : resolve(session))));
     return new SshHost(spec.name, client, sftp, spec);
@@ -108,6 +130,20 @@ export class SshHost implements HostConnection {
     await this.run(`rm -rf -- ${shellQuote(path)}`);
   }
 
+  exec(argv: readonly string[]): Promise<CommandResult> {
+    const command = argv.map(shellQuote).join(' ');
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (error, stream) => {
+        if (error) return reject(error);
+        let stdout = '';
+        let stderr = '';
+        stream.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        stream.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        stream.on('close', (code: number | null) => resolve({ code: code ?? -1, stdout, stderr }));
+      });
+    });
+  }
+
   async interfaceAddress(name: string): Promise<string | undefined> {
     const output = await this.run(`ip -4 -o addr show dev ${shellQuote(name)} 2>/dev/null || true`);
     return /inet (\d+\.\d+\.\d+\.\d+)/.exec(output)?.[1];
@@ -137,7 +173,36 @@ function expandHome(path: string): string {
   return path.startsWith('~/') ? `${homedir()}${path.slice(1)}` : path;
 }
 
-/** SHA-256 fingerprints (base64) of the keys known_hosts lists for a host (plain or [host]:port entries). */
+/**
+ * How we log in: the inventory's key file; else the SSH agent; else the
+ * user's default keys, as ssh does.
+ */
+function credentials(spec: SshSpec): { privateKey: Buffer } | { agent: string } {
+  const read = (file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch {
+      throw new InputError(`cannot read SSH key ${file} for host ${spec.name}`, { file });
+    }
+  };
+  if (spec.keyFile) return { privateKey: read(expandHome(spec.keyFile)) };
+  if (process.env.SSH_AUTH_SOCK) return { agent: process.env.SSH_AUTH_SOCK };
+  const fallback = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'].map(expandHome).find((file) => existsSync(file));
+  if (!fallback) throw new InputError(`no SSH key for host ${spec.name}: set ansible_ssh_private_key_file (key_file), start an ssh-agent, or create ~/.ssh/id_ed25519`);
+  return { privateKey: read(fallback) };
+}
+
+/** Whether a known_hosts host field names this host: plain names, [host]:port, or hashed (|1|salt|hmac) entries. */
+function namesHost(field: string, names: readonly string[]): boolean {
+  if (field.startsWith('|1|')) {
+    const [, , salt, hash] = field.split('|');
+    if (!salt || !hash) return false;
+    return names.some((name) => createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash);
+  }
+  return field.split(',').some((h) => names.includes(h));
+}
+
+/** SHA-256 fingerprints (base64) of the keys known_hosts lists for a host. */
 function knownKeys(file: string, address: string, port: number): Set<string> {
   let text = '';
   try {
@@ -149,8 +214,8 @@ function knownKeys(file: string, address: string, port: number): Set<string> {
   const keys = new Set<string>();
   for (const line of text.split('\n')) {
     const [hosts, , key] = line.trim().split(/\s+/);
-    if (!hosts || !key || hosts.startsWith('#') || hosts.startsWith('|')) continue;
-    if (hosts.split(',').some((h) => names.includes(h))) keys.add(createHash('sha256').update(Buffer.from(key, 'base64')).digest('base64'));
+    if (!hosts || !key || hosts.startsWith('#') || hosts.startsWith('@')) continue;
+    if (namesHost(hosts, names)) keys.add(createHash('sha256').update(Buffer.from(key, 'base64')).digest('base64'));
   }
   return keys;
 }

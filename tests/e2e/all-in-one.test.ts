@@ -292,7 +292,7 @@ describe('all-in-one cloud', () => {
     const check = await kollaTs(['check', ...deployArgs]);
     expect(check.code).toBe(6);
     expect(check.stderr).toContain('localhost/glance_api (exited');
-    const status = JSON.parse((await kollaTs(['status', ...deployArgs, '--json'])).stdout) as { container: string; state: string; image: string }[];
+    const status = (JSON.parse((await kollaTs(['status', ...deployArgs, '--json'])).stdout) as { containers: { container: string; state: string; image: string }[] }).containers;
     expect(status.find((r) => r.container === 'glance_api')).toMatchObject({ state: 'exited', image: `${REGISTRY}/kolla/glance-api:zed` });
     expect(status.find((r) => r.container === 'nova_compute_data')).toMatchObject({ state: 'created' });
     expect((await docker.getVolume('glance').inspect()).Name).toBe('glance');

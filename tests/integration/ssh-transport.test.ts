@@ -123,10 +123,30 @@ describe('SSH transport', () => {
     }
   });
 
+  it('accepts a hashed known_hosts entry (ssh-keygen -H) and runs programs without a shell of ours', async () => {
+    const hashed = join(dir, 'known_hosts_hashed');
+    writeFileSync(hashed, readFileSync(join(dir, 'known_hosts')));
+    expect(spawnSync('ssh-keygen', ['-H', '-f', hashed]).status).toBe(0);
+    expect(readFileSync(hashed, 'utf8')).toMatch(/^\|1\|/);
+    const host = await SshHost.connect({ ...spec(), knownHosts: hashed });
+    try {
+      const marker = join(dir, 'pwned');
+      const result = await host.exec(['printf', '%s', `x; touch ${marker}`]);
+      expect(result).toEqual({ code: 0, stdout: `x; touch ${marker}`, stderr: '' });
+      expect(spawnSync('test', ['-e', marker]).status).toBe(1);
+      expect((await host.exec(['false'])).code).toBe(1);
+    } finally {
+      await host.close();
+    }
+  });
+
   it('refuses a host whose key does not match known_hosts', async () => {
     keygen(join(dir, 'other_key'));
     writeFileSync(join(dir, 'known_hosts_wrong'), `[127.0.0.1]:${port} ${readFileSync(join(dir, 'other_key.pub'), 'utf8')}`);
-    await expect(SshHost.connect({ ...spec(), knownHosts: join(dir, 'known_hosts_wrong') })).rejects.toThrow();
+    // The key the hostVerifier rejected, named with the host and the file, not any failure to connect.
+    await expect(SshHost.connect({ ...spec(), knownHosts: join(dir, 'known_hosts_wrong') })).rejects.toThrow(
+      `(127.0.0.1:${port}) offered a host key that ${join(dir, 'known_hosts_wrong')} does not list for it; refusing to connect`,
+    );
     await expect(SshHost.connect({ ...spec(), knownHosts: join(dir, 'nothing_here') })).rejects.toThrow(/no host key for 127.0.0.1/);
   });
 

@@ -12,6 +12,7 @@ import { loadInventory } from '../../src/inventory/inventory.ts';
 import { computeDesiredState, hashOf, LABEL, type DesiredContainer, type DesiredState } from '../../src/plan/desired.ts';
 import { diffState, isEmptyPlan, stepId, type ObservedHost } from '../../src/plan/diff.ts';
 import { loadRoles } from '../../src/plan/roles.ts';
+import { limitToHosts, withoutDownHosts } from '../../src/plan/scope.ts';
 import { iniValue, myCnfValue, shellQuote, sqlString, UnsafeValueError } from '../../src/util/escape.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'deploy');
@@ -57,7 +58,7 @@ function container(state: DesiredState, name: string, host = 'node1'): DesiredCo
 /** What a host looks like right after a deploy of `state`. */
 function deployed(state: DesiredState): Map<string, ObservedHost> {
   const hosts = new Map<string, ObservedHost>();
-  for (const host of state.hosts) hosts.set(host, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {}, imageIds: new Map() });
+  for (const host of state.hosts) hosts.set(host, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {}, imageIds: new Map(), staleImages: new Set() });
   for (const service of state.services) {
     for (const c of [...service.containers, ...service.dataContainers]) {
       const running: ContainerState = {
@@ -220,7 +221,7 @@ describe('desired state', () => {
 describe('plan', () => {
   it('creates everything on empty hosts and runs every step', () => {
     const state = desired();
-    const empty = new Map(state.hosts.map((h) => [h, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {}, imageIds: new Map() } as ObservedHost]));
+    const empty = new Map(state.hosts.map((h) => [h, { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {}, imageIds: new Map(), staleImages: new Set() } as ObservedHost]));
     const plan = diffState(state, empty, { runSteps: true });
     const actions = plan.services.flatMap((s) => s.containers.map((c) => `${c.host}/${c.container}:${c.action}`));
     expect(actions).toContain('node1/db:create');
@@ -306,6 +307,17 @@ describe('plan', () => {
     expect(web.map((c) => `${c.host}:${c.action}:${c.reasons.join()}`)).toEqual([
       'node1:recreate:registry.example:4000/kolla/web-api:zed now names another image (rebuilt or pulled)',
       'node2:none:',
+    ]);
+  });
+
+  it('pulls and recreates where the registry has a re-pushed tag, on that host only', () => {
+    const state = desired();
+    const observed = deployed(state);
+    observed.get('node2')!.staleImages.add(container(state, 'web_api').spec.image);
+    const web = diffState(state, observed, { runSteps: true }).services.find((s) => s.service === 'web')!.containers;
+    expect(web).toEqual([
+      expect.objectContaining({ host: 'node1', action: 'none' }),
+      expect.objectContaining({ host: 'node2', action: 'recreate', pull: true, reasons: ['the registry has a new registry.example:4000/kolla/web-api:zed (re-pushed)'] }),
     ]);
   });
 
@@ -423,5 +435,26 @@ describe('escaping helpers', () => {
     expect(() => iniValue('a\nb = c')).toThrow(UnsafeValueError);
     expect(myCnfValue('pa#ss\\')).toBe('"pa#ss\\\\"');
     expect(() => myCnfValue('a\nb')).toThrow(UnsafeValueError);
+  });
+});
+
+describe('scope: --limit and hosts that do not answer', () => {
+  it('limits containers and one-shot steps to the hosts given', () => {
+    const state = limitToHosts(desired(), new Set(['node2']));
+    expect(state.hosts).toEqual(['node2']);
+    const all = state.services.flatMap((s) => [...s.containers, ...s.dataContainers]);
+    expect(all.length).toBeGreaterThan(0);
+    expect(all.every((c) => c.host === 'node2')).toBe(true);
+    // web's database, register and bootstrap steps run on node1: not this command's.
+    expect(state.services.find((s) => s.role.service === 'web')!.steps.map((s) => s.step.kind)).toEqual(['start']);
+  });
+
+  it('stops a service whose one-shot steps run on a down host, and what requires it; the rest go on elsewhere', () => {
+    const { desired: state, blocked } = withoutDownHosts(desired(), new Set(['node1']));
+    expect([...blocked.keys()]).toEqual(['web']);
+    expect(blocked.get('web')).toBe('its one-shot steps run on node1, which is unreachable');
+    expect(state.services.map((s) => s.role.service)).not.toContain('web');
+    expect(state.hosts).toEqual(['node2']);
+    expect(state.services.find((s) => s.role.service === 'db')!.containers.map((c) => c.host)).toEqual(['node2']);
   });
 });

@@ -1,0 +1,100 @@
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { HostFacts } from '../config/context.ts';
+import { InputError, UnreachableError } from '../errors.ts';
+import type { HostPool } from '../fleet/hosts.ts';
+import { forEachHost, type Recap, type RunPolicy } from '../fleet/runner.ts';
+import type { Inventory } from '../inventory/inventory.ts';
+import { isIpAddress } from '../util/values.ts';
+
+/**
+ * What kolla-ts learns from each host before planning: its API address.
+ * Kept in the config directory (`facts.json`) so a command limited to some
+ * hosts can still render templates that name the others.
+ */
+export interface FactsCache {
+  [host: string]: HostFacts & { gatheredAt: string };
+}
+
+export function readFactsCache(file: string): FactsCache {
+  if (!existsSync(file)) return {};
+  try {
+    const data = JSON.parse(readFileSync(file, 'utf8')) as FactsCache;
+    return Object.fromEntries(Object.entries(data).filter(([, facts]) => typeof facts?.apiAddress === 'string' && isIpAddress(facts.apiAddress)));
+  } catch {
+    return {}; // A damaged cache is only a cache: gather again.
+  }
+}
+
+function writeFactsCache(file: string, cache: FactsCache): void {
+  const temp = `${file}.tmp-${process.pid}`;
+  writeFileSync(temp, `${JSON.stringify(cache, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(temp, 0o600);
+  renameSync(temp, file);
+}
+
+export interface GatherInput {
+  inventory: Inventory;
+  pool: HostPool;
+  /** Every host the desired state places something on. */
+  hosts: readonly string[];
+  /** Hosts this command may contact (--limit); the rest come from the cache. */
+  targets: ReadonlySet<string>;
+  /** globals.yml's api_interface; a host's own api_interface or network_interface variable wins. */
+  apiInterface: string;
+  cacheFile: string;
+  policy: RunPolicy;
+  recap: Recap;
+  /** Where api_interface is set, for the error when a host has no address there. */
+  apiInterfaceLocation: { file: string; line?: number; key: string };
+}
+
+/**
+ * Facts of every host: asked of the targets (in parallel), read from the
+ * inventory or the cache for the others, and for targets that do not
+ * answer (those are recorded unreachable). Returns the facts and the hosts
+ * that did not answer.
+ */
+export async function gatherFacts(input: GatherInput): Promise<{ facts: Map<string, HostFacts>; down: Set<string> }> {
+  const cache = readFactsCache(input.cacheFile);
+  const facts = new Map<string, HostFacts>();
+  const down = new Set<string>();
+  const asked = input.hosts.filter((h) => input.targets.has(h));
+  const interfaceOf = (name: string): string => {
+    const vars = input.inventory.hosts.get(name)!.vars;
+    return String(vars.api_interface ?? vars.network_interface ?? input.apiInterface);
+  };
+  const settled = await forEachHost(asked, input.policy, async (name) => {
+    const spec = input.inventory.hosts.get(name)!;
+    if (spec.apiAddress) return spec.apiAddress;
+    const { connection } = await input.pool.get(name);
+    return connection.interfaceAddress(interfaceOf(name));
+  });
+  for (const result of settled) {
+    if (result.status === 'done') {
+      if (!result.value) {
+        throw new InputError(`host ${result.host} has no IPv4 address on api_interface "${interfaceOf(result.host)}"`, input.apiInterfaceLocation);
+      }
+      facts.set(result.host, { apiAddress: result.value });
+      cache[result.host] = { apiAddress: result.value, gatheredAt: new Date().toISOString() };
+    } else if (result.status === 'failed') {
+      if (!(result.error instanceof UnreachableError)) throw result.error;
+      input.recap.fail(result.host, result.error);
+      down.add(result.host);
+    }
+  }
+  for (const name of input.hosts) {
+    if (facts.has(name)) continue;
+    const known = input.inventory.hosts.get(name)?.apiAddress ?? cache[name]?.apiAddress;
+    if (known) {
+      facts.set(name, { apiAddress: known });
+      continue;
+    }
+    const why = down.has(name) ? 'it does not answer' : 'it is outside --limit';
+    throw new UnreachableError(
+      `no facts for host ${name} (${why}) and none cached in ${input.cacheFile}; templates of other hosts name its address. ` +
+        `Run once without --limit while it answers, or set api_address for it in the inventory`,
+    );
+  }
+  if (asked.length > 0) writeFactsCache(input.cacheFile, cache);
+  return { facts, down };
+}
