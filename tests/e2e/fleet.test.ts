@@ -1,0 +1,218 @@
+/**
+ * kolla-ts as a fleet tool, on real hosts: docker-in-docker nodes with their
+ * own sshd and engine (tests/helpers/fleet.ts) on 198.18.0.0/24, pulling from
+ * a registry on that network's gateway. A small role set (memcached) keeps
+ * it quick; what is shown is the fleet layer: bootstrap-servers, prechecks,
+ * parallel deploy over one SSH connection per host, --limit, an unreachable
+ * host, a changed host key, a kolla-ansible INI inventory, and a re-pushed tag.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as yaml from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureFleet, exec, startSshd, stopSshd, teardownFleet, writeInventory, type Fleet, type FleetNode } from '../helpers/fleet.ts';
+import { REGISTRY, requireEngine, runCli } from '../helpers/environment.ts';
+
+const run = promisify(execFile);
+const NODES = ['node1', 'node2', 'node3'];
+const NAMESPACE = 'fleettest';
+const log = (line: string): void => console.log(`  | ${line}`);
+
+let fleet: Fleet;
+let configDir: string;
+let inventory: string;
+const args = (): string[] => ['-i', inventory, '--configdir', configDir];
+const node = (name: string): FleetNode => fleet.nodes.find((n) => n.name === name)!;
+
+async function kollaTs(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCli(argv, { onLine: log });
+}
+
+/** memcached's start time on each node ('' where it is not running), asked of each node's own engine. */
+async function startTimes(): Promise<Record<string, string>> {
+  const entries = await Promise.all(
+    NODES.map(async (name) => {
+      const result = await exec(node(name), "docker inspect -f '{{.State.Running}} {{.State.StartedAt}}' memcached 2>/dev/null");
+      const [running, startedAt] = result.stdout.trim().split(' ');
+      return [name, running === 'true' ? startedAt! : ''] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+describe('a fleet of real hosts over SSH', () => {
+  beforeAll(async () => {
+    await requireEngine();
+    fleet = await ensureFleet({ nodes: NODES, log });
+    // The images come from the project's registry under a namespace of this test's own, so re-pushing one touches nothing else.
+    const built = await kollaTs(['build', '^memcached$', '--registry', REGISTRY, '--push', '--threads', '2']);
+    expect(built.code, built.stderr.slice(-2000)).toBe(0);
+    for (const image of ['memcached']) {
+      await run('docker', ['tag', `${REGISTRY}/kolla/${image}:zed`, `${REGISTRY}/${NAMESPACE}/${image}:zed`]);
+      await run('docker', ['push', `${REGISTRY}/${NAMESPACE}/${image}:zed`]);
+    }
+    // One config dir across runs: nodes kept between runs (KOLLA_TS_FLEET_KEEP) know it as theirs.
+    configDir = '/var/lib/kolla-ts-host/fleet-etc';
+    mkdirSync(configDir, { recursive: true, mode: 0o700 });
+    const disabled = ['mariadb', 'rabbitmq', 'kolla_toolbox', 'keystone', 'glance', 'placement', 'nova', 'neutron'].map((s) => `enable_${s}: false`);
+    writeFileSync(
+      join(configDir, 'globals.yml'),
+      [`docker_registry: ${fleet.registry}`, 'docker_registry_insecure: true', `docker_namespace: ${NAMESPACE}`, `kolla_internal_vip_address: ${node('node1').address}`, 'network_interface: eth0', ...disabled, ''].join('\n'),
+    );
+    expect((await kollaTs(['genpwd', '--configdir', configDir])).code).toBe(0);
+    inventory = writeInventory(fleet, join(configDir, 'inventory.yml'), { groups: { control: NODES } });
+  }, 15 * 60_000);
+
+  afterAll(async () => {
+    if (!process.env.KOLLA_TS_FLEET_KEEP) await teardownFleet();
+  });
+
+  it('bootstrap-servers prepares every host, and a second run changes nothing', { timeout: 5 * 60_000 }, async () => {
+    const first = await kollaTs(['bootstrap-servers', ...args(), '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await kollaTs(['bootstrap-servers', ...args(), '--json']);
+    expect(second.code, second.stderr).toBe(0);
+    const report = JSON.parse(second.stdout) as { changes: { host: string; changes: string[] }[]; hosts: { host: string; outcome: string }[] };
+    expect(report.changes.map((c) => c.host).sort()).toEqual(NODES);
+    expect(report.changes.every((c) => c.changes.length === 0)).toBe(true);
+    expect(report.hosts.every((h) => h.outcome === 'ok')).toBe(true);
+    const daemon = JSON.parse((await exec(node('node2'), 'cat /etc/docker/daemon.json')).stdout) as Record<string, unknown>;
+    expect(daemon['log-opts']).toMatchObject({ 'max-size': expect.any(String) });
+    expect(daemon['insecure-registries']).toContain(fleet.registry);
+    expect((await exec(node('node2'), 'findmnt -no PROPAGATION /')).stdout.trim()).toMatch(/^shared/);
+  });
+
+  it('prechecks name the host, the check and the port when a port is taken', { timeout: 5 * 60_000 }, async () => {
+    await exec(node('node2'), 'nohup python3 -m http.server 11211 >/dev/null 2>&1 & echo $! > /run/squatter.pid');
+    try {
+      await expect.poll(async () => (await exec(node('node2'), 'cat /proc/net/tcp /proc/net/tcp6')).stdout, { timeout: 10_000 }).toContain(':2BCB');
+      const result = await kollaTs(['prechecks', ...args()]);
+      expect(result.code).not.toBe(0);
+      expect(result.stdout).toMatch(/^node2\s+ok\s+\S+\s+FAIL/m);
+      expect(result.stdout).toContain('node2: ports: port 11211 (memcached) already in use by another process');
+      expect(result.stdout).toMatch(/^node1\s+ok\s+\S+\s+ok/m);
+    } finally {
+      await exec(node('node2'), 'kill "$(cat /run/squatter.pid)"');
+    }
+    const clean = await kollaTs(['prechecks', ...args(), '--json']);
+    expect(clean.code, clean.stdout).toBe(0);
+    const checks = (JSON.parse(clean.stdout) as { checks: { host: string; check: string; status: string }[] }).checks;
+    expect(checks.filter((c) => c.status === 'failed')).toEqual([]);
+  });
+
+  it('deploys to every host in parallel, then finds nothing to do', { timeout: 10 * 60_000 }, async () => {
+    const result = await kollaTs(['deploy', ...args(), '--json']);
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    const hosts = (JSON.parse(result.stdout) as { hosts: { host: string; outcome: string }[] }).hosts;
+    expect(hosts.map((h) => [h.host, h.outcome])).toEqual(NODES.map((n) => [n, 'changed']));
+    expect(Object.values(await startTimes()).every(Boolean)).toBe(true);
+    // Each node's memcached listens on that node's own address.
+    for (const name of NODES) expect((await exec(node(name), 'cat /proc/net/tcp')).stdout).toContain(':2BCB');
+    const again = await kollaTs(['deploy', ...args()]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('Nothing to do');
+  });
+
+  it('--limit touches no other host', { timeout: 5 * 60_000 }, async () => {
+    const before = await startTimes();
+    const stopped = await kollaTs(['stop', ...args(), '--limit', 'node3']);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const afterStop = await startTimes();
+    expect(afterStop).toEqual({ ...before, node3: '' });
+    const plan = await kollaTs(['plan', ...args(), '--limit', 'control:!node1:!node2']);
+    expect(plan.stdout).toContain('node3: memcached: start');
+    expect(plan.stdout).not.toMatch(/node[12]:/);
+    const redeployed = await kollaTs(['deploy', ...args(), '--limit', 'node3']);
+    expect(redeployed.code, redeployed.stderr).toBe(0);
+    const after = await startTimes();
+    expect(after.node1).toBe(before.node1);
+    expect(after.node2).toBe(before.node2);
+    expect(after.node3).not.toBe('');
+  });
+
+  it('a host that does not answer is reported unreachable, the rest completes, and a re-run converges', { timeout: 10 * 60_000 }, async () => {
+    await Promise.all(NODES.map((name) => exec(node(name), 'docker stop memcached')));
+    await stopSshd(node('node2'));
+    try {
+      const result = await kollaTs(['deploy', ...args(), '--json']);
+      expect(result.code).toBe(3);
+      const hosts = (JSON.parse(result.stdout) as { hosts: { host: string; outcome: string; errors: string[] }[] }).hosts;
+      expect(hosts.find((h) => h.host === 'node2')).toMatchObject({ outcome: 'unreachable', errors: [expect.stringContaining('cannot connect to host node2')] });
+      expect(hosts.filter((h) => h.host !== 'node2').map((h) => h.outcome)).toEqual(['changed', 'changed']);
+      const times = await startTimes();
+      expect(times.node1).not.toBe('');
+      expect(times.node3).not.toBe('');
+      expect(times.node2).toBe('');
+    } finally {
+      await startSshd(node('node2'));
+    }
+    const rerun = await kollaTs(['deploy', ...args()]);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(Object.values(await startTimes()).every(Boolean)).toBe(true);
+  });
+
+  it('refuses a host whose key changed, naming it', { timeout: 5 * 60_000 }, async () => {
+    const knownHosts = join(configDir, 'known_hosts_changed');
+    // node3's entry now holds node1's key: what a reinstalled (or impersonated) host looks like.
+    const lines = readFileSync(fleet.knownHostsFile, 'utf8').trim().split('\n');
+    const keyOf = (address: string): string => lines.find((l) => l.split(/\s+/)[0]!.split(',').some((h) => h === address || h === `[${address}]:22`))!.split(/\s+/).slice(1).join(' ');
+    writeFileSync(knownHosts, lines.map((l) => (l.startsWith(node('node3').address) || l.startsWith(`[${node('node3').address}]`) ? `${node('node3').address} ${keyOf(node('node1').address)}` : l)).join('\n') + '\n');
+    const changed = yaml.load(readFileSync(inventory, 'utf8')) as { hosts: Record<string, Record<string, unknown>> };
+    for (const host of Object.values(changed.hosts)) host.known_hosts = knownHosts;
+    const file = join(configDir, 'inventory-changed-key.yml');
+    writeFileSync(file, yaml.dump(changed));
+    const result = await kollaTs(['status', '-i', file, '--configdir', configDir]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`host node3 (${node('node3').address}:22) offered a host key that ${knownHosts} does not list for it; refusing to connect`);
+    expect(result.stderr).toMatch(/^node1\s+ok/m);
+  });
+
+  it('takes a kolla-ansible INI inventory with a host range, :children and host_vars', { timeout: 5 * 60_000 }, async () => {
+    const dir = join(configDir, 'ansible');
+    mkdirSync(join(dir, 'host_vars'), { recursive: true });
+    for (const name of NODES) writeFileSync(join(dir, 'host_vars', `${name}.yml`), `ansible_host: ${node(name).address}\napi_address: ${node(name).address}\n`);
+    writeFileSync(
+      join(dir, 'multinode'),
+      [
+        '[control]',
+        'node[1:3]',
+        '',
+        '[compute:children]',
+        'control',
+        '',
+        '[all:vars]',
+        'ansible_user=root',
+        `ansible_ssh_private_key_file=${fleet.keyFile}`,
+        `known_hosts=${fleet.knownHostsFile}`,
+        'network_interface=eth0',
+        '',
+      ].join('\n'),
+    );
+    const result = await kollaTs(['deploy', '-i', join(dir, 'multinode'), '--configdir', configDir]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('Nothing to do');
+  });
+
+  it('pulls and replaces a re-pushed tag on every host', { timeout: 10 * 60_000 }, async () => {
+    const ref = `${REGISTRY}/${NAMESPACE}/memcached:zed`;
+    const context = mkdtempSync(join(tmpdir(), 'kolla-ts-repush-'));
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${ref}\nLABEL org.kolla-ts.test-repush=${Date.now()}\n`);
+    await run('docker', ['build', '-q', '-t', ref, context]);
+    await run('docker', ['push', ref]);
+    const plan = await kollaTs(['plan', ...args()]);
+    for (const name of NODES) expect(plan.stdout).toContain(`${name}: memcached: recreate (the registry has a new ${fleet.registry}/${NAMESPACE}/memcached:zed (re-pushed))`);
+    const before = await startTimes();
+    const result = await kollaTs(['deploy', ...args()]);
+    expect(result.code, result.stderr).toBe(0);
+    const after = await startTimes();
+    for (const name of NODES) expect(after[name]).not.toBe(before[name]);
+    const labels = await exec(node('node2'), "docker inspect -f '{{index .Config.Labels \"org.kolla-ts.test-repush\"}}' memcached");
+    expect(labels.stdout.trim()).toMatch(/^\d+$/);
+    const pulled = await kollaTs(['pull', ...args(), '--json']);
+    expect(pulled.code).toBe(0);
+    expect((JSON.parse(pulled.stdout) as { hosts: { outcome: string }[] }).hosts.every((h) => h.outcome === 'ok')).toBe(true);
+  });
+});
