@@ -4,4 +4,6 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+// Exit now: a connection some failed host left half-open must not keep the CLI waiting.
+// (Writes to pipes and files are synchronous on Linux, so nothing printed is lost.)
+process.exit(await main(process.argv.slice(2)));

@@ -62,6 +62,11 @@ export class HostsFailedError extends KollaError {
   }
 }
 
+/** Another kolla-ts run is changing a host this one would change. */
+export class HostLockedError extends KollaError {
+  override readonly exitCode = 7;
+}
+
 /** A health check (deploy wait, `check` command) found something down. */
 export class UnhealthyError extends KollaError {
   override readonly exitCode = 6;

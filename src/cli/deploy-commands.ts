@@ -43,15 +43,26 @@ function percentage(value: string): number {
  * Opens the deployment, runs the command, then prints the per-host recap
  * (stderr, or in the --json document) and fails if any host failed.
  */
-async function withDeployment<T>(flags: CommonFlags, run: (deployment: Deployment) => Promise<T>, toJson?: (result: T, deployment: Deployment) => unknown): Promise<T> {
+async function withDeployment<T>(
+  flags: CommonFlags,
+  run: (deployment: Deployment) => Promise<T>,
+  toJson?: (result: T, deployment: Deployment) => unknown,
+  lockFor?: string,
+): Promise<T> {
   const services = flags.services
     ?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   const deployment = await openDeployment(
     { projectRoot: PROJECT_ROOT, inventoryFile: resolve(flags.inventory), configDir: resolve(flags.configdir) },
-    { ...(services ? { services } : {}), ...fleetOptions(flags) },
+    { ...(services ? { services } : {}), ...fleetOptions(flags), ...(lockFor ? { lockFor } : {}) },
   );
+  // Interrupted (Ctrl-C, SIGTERM): release the hosts' locks before going.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    void deployment.close().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     let result: T;
     try {
@@ -70,6 +81,8 @@ async function withDeployment<T>(flags: CommonFlags, run: (deployment: Deploymen
     }
     return result;
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     await deployment.close();
   }
 }
@@ -129,7 +142,7 @@ export function registerDeployCommands(program: Command): void {
         await progress.close(deployment.recap.failed.length > 0);
         if (!flags.json) console.log(isEmptyPlan(plan) ? 'Nothing to do: everything is up to date.' : `${name}: ${deployment.recap.failed.length > 0 ? 'ended with failures' : 'done'}. ${planTotals(plan)}`);
         return plan;
-      }, (plan) => plan);
+      }, (plan) => plan, name);
     });
   }
 
@@ -198,7 +211,7 @@ export function registerDeployCommands(program: Command): void {
   );
 
   withDeploymentOptions(program.command('stop').description('stop service containers; data containers and volumes stay')).action(async (flags: CommonFlags) => {
-    await withDeployment(flags, (deployment) => stopServices(deployment, (line) => console.error(line)), () => ({}));
+    await withDeployment(flags, (deployment) => stopServices(deployment, (line) => console.error(line)), () => ({}), 'stop');
   });
 
   withDeploymentOptions(program.command('destroy').description('remove containers and config (data and images only when asked)'))
@@ -210,6 +223,7 @@ export function registerDeployCommands(program: Command): void {
       await withDeployment(flags, (deployment) =>
         destroy(deployment, { includeData: Boolean(flags.includeData), includeImages: Boolean(flags.includeImages) }, (line) => console.error(line)),
         () => ({}),
+        'destroy',
       );
     });
 

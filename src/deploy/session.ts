@@ -3,10 +3,11 @@ import type { HostFacts } from '../config/context.ts';
 import { loadGlobals, type Globals, type LoadedGlobals } from '../config/globals.ts';
 import { loadPasswords, type Passwords } from '../config/passwords.ts';
 import { ConfigRenderer } from '../config/templates.ts';
-import { InputError } from '../errors.ts';
+import { InputError, UnreachableError } from '../errors.ts';
 import { gatherFacts } from '../facts/facts.ts';
 import { HostPool } from '../fleet/hosts.ts';
-import { DEFAULT_FORKS, Recap, type RunPolicy } from '../fleet/runner.ts';
+import { acquireLock, currentHolder, releaseLock } from '../fleet/locks.ts';
+import { DEFAULT_FORKS, forEachHost, Recap, type RunPolicy } from '../fleet/runner.ts';
 import { loadInventory, type Inventory } from '../inventory/inventory.ts';
 import { matchHosts } from '../inventory/limit.ts';
 import { computeDesiredState, enabledRoles, type DesiredState } from '../plan/desired.ts';
@@ -27,6 +28,8 @@ export interface DeploymentOptions {
   limit?: string;
   forks?: number;
   maxFailPercentage?: number;
+  /** The command, for commands that change hosts: each host is locked for the run. */
+  lockFor?: string;
 }
 
 /** Everything one command needs: inputs read and checked, facts gathered, desired state computed. */
@@ -125,6 +128,11 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
     placed.hosts.filter((h) => targets.has(h)),
     (host) => pool.lost(host),
   );
+  const holder = currentHolder(options.lockFor ?? '');
+  const locked: HostConnection[] = [];
+  const unlock = async (): Promise<void> => {
+    await Promise.all(locked.map((connection) => releaseLock(connection, String(globals.node_config_directory), holder).catch(() => undefined)));
+  };
   try {
     const { facts, down } = await gatherFacts({
       inventory,
@@ -137,10 +145,26 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
       recap,
       apiInterfaceLocation: { file: globalsDoc?.file ?? globalsFile, ...(globalsDoc?.lineOf(['api_interface']) ? { line: globalsDoc.lineOf(['api_interface'])! } : {}), key: 'api_interface' },
     });
-    const reachable = placed.hosts.filter((h) => targets.has(h) && !down.has(h));
-    await Promise.all(
-      reachable.map(async (name) => checkOwner(name, (await pool.get(name)).connection, String(globals.node_config_directory), paths.configDir)),
+    // Each host this command may touch: connected, its config directory ours, and (for changes) locked.
+    // One that does not answer is down for this run; a refusal (another config dir, another run) stops it all.
+    const configRoot = String(globals.node_config_directory);
+    const settled = await forEachHost(
+      placed.hosts.filter((h) => targets.has(h) && !down.has(h)),
+      policy,
+      async (name) => {
+        const { connection } = await pool.get(name);
+        await checkOwner(name, connection, configRoot, paths.configDir);
+        if (!options.lockFor) return;
+        await acquireLock(name, connection, configRoot, holder);
+        locked.push(connection);
+      },
     );
+    for (const result of settled) {
+      if (result.status !== 'failed') continue;
+      if (!(result.error instanceof UnreachableError)) throw result.error;
+      recap.fail(result.host, result.error);
+      down.add(result.host);
+    }
     const full = computeDesiredState({ roles, globals, passwords, inventory, facts, renderer, customDir, ...(options.services ? { services: options.services } : {}) });
     const { desired, blocked } = withoutDownHosts(limitToHosts(full, targets), down);
     const secrets = Object.values(passwords).filter((p) => p.length >= 4).sort((a, b) => b.length - a.length);
@@ -156,9 +180,13 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
       recap,
       configDir: paths.configDir,
       redact: (text) => secrets.reduce((out, secret) => out.split(secret).join('****'), text),
-      close: () => pool.close(),
+      close: async () => {
+        await unlock();
+        await pool.close();
+      },
     };
   } catch (error) {
+    await unlock();
     await pool.close();
     throw error;
   }

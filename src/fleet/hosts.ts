@@ -56,7 +56,9 @@ export class HostPool {
     return this.open.some((connection) => connection.name === name && connection.lost);
   }
 
+  /** Closes every connection, those still being opened included (they would keep the process alive). */
   async close(): Promise<void> {
+    await Promise.allSettled(this.connections.values());
     await Promise.all(this.open.map((connection) => connection.close().catch(() => undefined)));
   }
 }

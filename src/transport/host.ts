@@ -17,6 +17,11 @@ export interface HostConnection {
   readFile(path: string): Promise<Buffer | null>;
   /** Writes through a temp file in the same directory and a rename: no reader sees half a file. */
   writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void>;
+  /**
+   * Creates a file only if nothing is at `path` (atomically, whole): false
+   * when something already is. Locks are made of this.
+   */
+  createExclusive(path: string, content: string, mode: number): Promise<boolean>;
   ensureDir(path: string, mode: number): Promise<void>;
   /** Names in a directory, or [] when it does not exist. */
   listDir(path: string): Promise<string[]>;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -30,6 +30,21 @@ export class LocalHost implements HostConnection {
     await writeFile(temp, content, { mode });
     await chmod(temp, mode);
     await rename(temp, path);
+  }
+
+  async createExclusive(path: string, content: string, mode: number): Promise<boolean> {
+    const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+    await writeFile(temp, content, { mode });
+    try {
+      // link(2) refuses an existing target: whoever links first holds it.
+      await link(temp, path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    } finally {
+      await rm(temp, { force: true });
+    }
   }
 
   async ensureDir(path: string, mode: number): Promise<void> {

@@ -113,6 +113,15 @@ export class SshHost implements HostConnection {
     await new Promise<void>((resolve, reject) => this.sftp.ext_openssh_rename(temp, path, (error) => (error ? reject(error) : resolve())));
   }
 
+  async createExclusive(path: string, content: string, mode: number): Promise<boolean> {
+    const temp = `${dirname(path)}/.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`;
+    await new Promise<void>((resolve, reject) => this.sftp.writeFile(temp, content, { mode }, (error) => (error ? reject(error) : resolve())));
+    // Plain SFTP rename (OpenSSH: link, then unlink) refuses an existing target: whoever renames first holds it.
+    const created = await new Promise<boolean>((resolve) => this.sftp.rename(temp, path, (error) => resolve(!error)));
+    if (!created) await this.remove(temp);
+    return created;
+  }
+
   async ensureDir(path: string, mode: number): Promise<void> {
     await this.run(`mkdir -p -m ${mode.toString(8)} -- ${shellQuote(path)} && chmod ${mode.toString(8)} -- ${shellQuote(path)}`);
   }

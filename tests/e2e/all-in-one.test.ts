@@ -5,13 +5,15 @@
  * Needs root, dockerd and the registry (scripts/engine-up.sh), and
  * python3-openstackclient; .ci/run provides all of them.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { badInputs, DEPLOY_TARGETS } from '../helpers/bad-inputs.ts';
 import { PROJECT_ROOT, REGISTRY, requireEngine, runCli } from '../helpers/environment.ts';
 
 const run = promisify(execFile);
@@ -33,6 +35,16 @@ async function openstack(...args: string[]): Promise<unknown> {
 async function kollaTs(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const result = await runCli(args, { onLine: log });
   return result;
+}
+
+/** Every file under a directory with its content's hash: any change to it shows. */
+function treeDigest(root: string): string {
+  const hash = createHash('sha256');
+  for (const path of (readdirSync(root, { recursive: true, encoding: 'utf8' }) as string[]).sort()) {
+    const full = join(root, path);
+    if (statSync(full).isFile()) hash.update(`${path}\0`).update(readFileSync(full));
+  }
+  return hash.digest('hex');
 }
 
 /** Every image of the tree: a folder under images/ with a Dockerfile.hbs. */
@@ -212,6 +224,21 @@ describe('all-in-one cloud', () => {
     expect(changedContainers(before, await containerSnapshot())).toEqual([]);
   });
 
+  it('refuses a second run while another holds the host, and takes over the lock of a run that died', { timeout: 5 * 60_000 }, async () => {
+    const lockFile = '/etc/kolla/.kolla-ts/lock.json';
+    // A live holder: this test process, as if it were a kolla-ts deploy.
+    writeFileSync(lockFile, JSON.stringify({ deployHost: hostname(), pid: process.pid, command: 'deploy', since: new Date().toISOString() }));
+    const refused = await kollaTs(['deploy', ...deployArgs]);
+    expect(refused.code).toBe(7);
+    expect(refused.stderr).toContain(`host localhost is being changed by another kolla-ts run: deploy (pid ${process.pid} on ${hostname()}`);
+    // A holder that was killed: its pid is gone.
+    const dead = spawnSync('true').pid!;
+    writeFileSync(lockFile, JSON.stringify({ deployHost: hostname(), pid: dead, command: 'upgrade', since: new Date().toISOString() }));
+    const tookOver = await kollaTs(['deploy', ...deployArgs]);
+    expect(tookOver.code, tookOver.stderr).toBe(0);
+    expect(existsSync(lockFile)).toBe(false);
+  });
+
   it('restarts only the containers whose config an override changes', { timeout: 10 * 60_000 }, async () => {
     mkdirSync(join(configDir, 'config'), { recursive: true });
     writeFileSync(join(configDir, 'config', 'glance.conf'), '[DEFAULT]\ndebug = True\n');
@@ -270,6 +297,35 @@ describe('all-in-one cloud', () => {
     expect(missing.stderr).toContain(`${passwordsFile}:${line} (key nova_keystone_password): no value for`);
     writeFileSync(passwordsFile, passwords);
     expect(changedContainers(before, await containerSnapshot())).toEqual([]);
+  });
+
+  it('refuses a sample of the bad-input corpus at deploy, each naming file, line and key, and changes nothing', { timeout: 10 * 60_000 }, async () => {
+    const corpus = badInputs().filter((item) => DEPLOY_TARGETS.includes(item.target));
+    // Every target and every kind of case, about 40 runs of the CLI.
+    const sample = corpus.filter((_, index) => index % Math.ceil(corpus.length / 40) === 0);
+    const before = await containerSnapshot();
+    const treeBefore = treeDigest('/etc/kolla');
+    let held = 0;
+    for (const item of sample) {
+      const scratch = mkdtempSync(join(tmpdir(), 'kolla-ts-bad-'));
+      copyFileSync(join(configDir, 'globals.yml'), join(scratch, 'globals.yml'));
+      copyFileSync(join(configDir, 'passwords.yml'), join(scratch, 'passwords.yml'));
+      for (const [path, content] of Object.entries(item.files)) {
+        mkdirSync(dirname(join(scratch, path)), { recursive: true });
+        writeFileSync(join(scratch, path), content);
+      }
+      const result = await runCli(['deploy', '-i', item.inventory ? join(scratch, item.inventory) : inventory, '--configdir', scratch]);
+      const where = `${join(scratch, item.expect.file ?? '')}${item.expect.line !== undefined ? `:${item.expect.line}` : ''}`;
+      expect(result.code, `${item.name}: ${result.stderr}`).toBe(2);
+      expect(result.stderr, item.name).toContain(where);
+      if (item.expect.key !== undefined) expect(result.stderr, item.name).toContain(`(key ${item.expect.key})`);
+      expect(result.stderr, item.name).not.toMatch(/internal error|^\s+at /m);
+      held++;
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    console.log(`bad inputs at deploy: ${sample.length} tried, ${held} held`);
+    expect(changedContainers(before, await containerSnapshot())).toEqual([]);
+    expect(treeDigest('/etc/kolla')).toBe(treeBefore);
   });
 
   it('reports a failed step with host, container, step and log tail; a deploy after the fix completes', { timeout: 15 * 60_000 }, async () => {
