@@ -7,7 +7,7 @@ import { bootstrapServers } from '../deploy/bootstrap-servers.ts';
 import { loadRoleSet, openDeployment, openFleet, requiredPasswords, type Deployment, type DeploymentOptions } from '../deploy/session.ts';
 import { InvalidArgumentError } from 'commander';
 import { HostsFailedError, InputError } from '../errors.ts';
-import { DEFAULT_FORKS, formatRecap } from '../fleet/runner.ts';
+import { DEFAULT_FORKS, formatRecap, type Recap } from '../fleet/runner.ts';
 import { isEmptyPlan, type Plan } from '../plan/diff.ts';
 import { createProgress } from './progress.ts';
 import { positiveInt, PROJECT_ROOT } from './shared.ts';
@@ -73,18 +73,22 @@ async function withDeployment<T>(
     }
     if (flags.json && toJson) console.log(JSON.stringify({ ...(toJson(result, deployment) as object), hosts: deployment.recap.rows(), blocked: Object.fromEntries(deployment.blocked) }, null, 2));
     printRecap(deployment, Boolean(flags.json));
-    const failed = deployment.recap.failed;
-    if (failed.length > 0 || deployment.blocked.size > 0) {
-      const parts = failed.map((row) => `${row.host} ${row.outcome}${row.errors[0] ? ` (${row.errors[0]})` : ''}`);
-      for (const [service, why] of deployment.blocked) parts.push(`${service} not run (${why})`);
-      throw new HostsFailedError(parts.join(', '), failed.every((row) => row.outcome === 'unreachable'));
-    }
+    failIfAnyFailed(deployment.recap, deployment.blocked);
     return result;
   } finally {
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
     await deployment.close();
   }
+}
+
+/** Non-zero exit when a host failed (5) or, only, did not answer (3), or a service could not run. */
+function failIfAnyFailed(recap: Recap, blocked: ReadonlyMap<string, string>): void {
+  const failed = recap.failed;
+  if (failed.length === 0 && blocked.size === 0) return;
+  const parts = failed.map((row) => `${row.host} ${row.outcome}${row.errors[0] ? ` (${row.errors[0]})` : ''}`);
+  for (const [service, why] of blocked) parts.push(`${service} not run (${why})`);
+  throw new HostsFailedError(parts.join(', '), failed.every((row) => row.outcome === 'unreachable'));
 }
 
 function fleetOptions(flags: CommonFlags): DeploymentOptions {
@@ -181,8 +185,7 @@ export function registerDeployCommands(program: Command): void {
         const results = await bootstrapServers({ ...fleet, log: (line) => console.error(line) });
         if (flags.json) console.log(JSON.stringify({ changes: results, hosts: fleet.recap.rows() }, null, 2));
         else console.error(formatRecap(fleet.recap));
-        const failed = fleet.recap.failed;
-        if (failed.length > 0) throw new HostsFailedError(failed.map((row) => `${row.host} ${row.outcome} (${row.errors[0]})`).join(', '), failed.every((row) => row.outcome === 'unreachable'));
+        failIfAnyFailed(fleet.recap, new Map());
       } finally {
         await fleet.pool.close();
       }

@@ -123,7 +123,8 @@ export class SshHost implements HostConnection {
   }
 
   async ensureDir(path: string, mode: number): Promise<void> {
-    await this.run(`mkdir -p -m ${mode.toString(8)} -- ${shellQuote(path)} && chmod ${mode.toString(8)} -- ${shellQuote(path)}`);
+    await this.must(['mkdir', '-p', '-m', mode.toString(8), '--', path]);
+    await this.must(['chmod', mode.toString(8), '--', path]);
   }
 
   async listDir(path: string): Promise<string[]> {
@@ -136,7 +137,7 @@ export class SshHost implements HostConnection {
   }
 
   async remove(path: string): Promise<void> {
-    await this.run(`rm -rf -- ${shellQuote(path)}`);
+    await this.must(['rm', '-rf', '--', path]);
   }
 
   exec(argv: readonly string[]): Promise<CommandResult> {
@@ -154,8 +155,9 @@ export class SshHost implements HostConnection {
   }
 
   async interfaceAddress(name: string): Promise<string | undefined> {
-    const output = await this.run(`ip -4 -o addr show dev ${shellQuote(name)} 2>/dev/null || true`);
-    return /inet (\d+\.\d+\.\d+\.\d+)/.exec(output)?.[1];
+    // No such interface: ip fails, and the answer is "no address".
+    const { stdout } = await this.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', name]);
+    return /inet (\d+\.\d+\.\d+\.\d+)/.exec(stdout)?.[1];
   }
 
   async close(): Promise<void> {
@@ -163,19 +165,13 @@ export class SshHost implements HostConnection {
     this.client.end();
   }
 
-  /** Runs a fixed command (never with secrets: they would show in the remote process list). */
-  private run(command: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      this.client.exec(command, (error, stream) => {
-        if (error) return reject(error);
-        let output = '';
-        let errors = '';
-        stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        stream.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
-        stream.on('close', (code: number) => (code === 0 ? resolve(output) : reject(new Error(`${command}: exit ${code}: ${errors.trim()}`))));
-      });
-    });
+  /** Runs a program that must succeed (never with secrets: they would show in the remote process list). */
+  private async must(argv: readonly string[]): Promise<string> {
+    const result = await this.exec(argv);
+    if (result.code !== 0) throw new Error(`${argv.join(' ')}: exit ${result.code}: ${result.stderr.trim()}`);
+    return result.stdout;
   }
+
 }
 
 function expandHome(path: string): string {
