@@ -226,6 +226,44 @@ describe('all-in-one cloud', () => {
     expect(JSON.stringify(second.addresses)).toMatch(/\d+\.\d+\.\d+\.\d+/);
   });
 
+  it('keeps a running server across a restart and a replacement of nova_libvirt: same qemu process, and nova still stops and starts it', { timeout: 20 * 60_000 }, async () => {
+    const [server] = (await openstack('server', 'list', '--name', `e2e-server-${runId}-2`)) as { ID: string }[];
+    const instance = ((await openstack('server', 'show', server!.ID)) as Record<string, string>)['OS-EXT-SRV-ATTR:instance_name']!;
+    // libvirt runs in the host's pid namespace: its guests are this machine's processes.
+    const qemuPid = async (): Promise<string> => (await run('pgrep', ['-f', `guest=${instance}`]).catch(() => ({ stdout: '' }))).stdout.trim();
+    const status = async (): Promise<string> => ((await openstack('server', 'show', server!.ID)) as { status: string }).status;
+    const pid = await qemuPid();
+    expect(pid).toMatch(/^\d+$/);
+
+    // A config change restarts nova_libvirt (COPY_ALWAYS).
+    mkdirSync(join(configDir, 'config', 'nova'), { recursive: true });
+    const libvirtdConf = join(configDir, 'config', 'nova', 'libvirtd.conf');
+    writeFileSync(libvirtdConf, readFileSync('/etc/kolla/nova_libvirt/libvirtd.conf', 'utf8').replace(/^log_level = \d+$/m, 'log_level = 2'));
+    const before = await containerSnapshot();
+    const restarted = await kollaTs(['deploy', ...deployArgs]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(changedContainers(before, await containerSnapshot())).toEqual(['nova_libvirt']);
+    expect(await qemuPid()).toBe(pid);
+    expect(await status()).toBe('ACTIVE');
+
+    // The container removed outright (libvirtd killed, not stopped), then made again by deploy.
+    await docker.getContainer('nova_libvirt').remove({ force: true });
+    const recreated = await kollaTs(['deploy', ...deployArgs]);
+    expect(recreated.code, recreated.stderr).toBe(0);
+    expect(await qemuPid()).toBe(pid);
+    expect(await status()).toBe('ACTIVE');
+
+    // nova still drives the guest through the new libvirtd.
+    await run('openstack', ['server', 'stop', server!.ID], { env: { ...process.env, ...openstackEnv } });
+    await waitFor('server SHUTOFF', async () => ((await status()) === 'SHUTOFF' ? true : undefined), 300);
+    expect(await qemuPid()).toBe('');
+    await run('openstack', ['server', 'start', server!.ID], { env: { ...process.env, ...openstackEnv } });
+    await waitFor('server ACTIVE again', async () => ((await status()) === 'ACTIVE' ? true : undefined), 300);
+    expect(await qemuPid()).toMatch(/^\d+$/);
+    rmSync(libvirtdConf);
+    expect((await kollaTs(['deploy', ...deployArgs])).code).toBe(0);
+  });
+
   it('deploys again with nothing changed: empty plan, nothing restarted', { timeout: 10 * 60_000 }, async () => {
     const before = await containerSnapshot();
     const plan = await kollaTs(['plan', ...deployArgs]);
