@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import type { BuildRecord, KollaRun } from './build.ts';
 import { describeMachine, RESULTS_DIR, ROOT, stats, type RunRecord } from './common.ts';
 import type { DeployRecord } from './deploy.ts';
+import type { FanoutRecord, Logins } from './fanout.ts';
 import type { RestartTimeline } from './service-start.ts';
 
 const { values: flags } = parseArgs({
@@ -132,7 +133,95 @@ Each phase's min / median / max over the rounds; the medians need not add up to 
 `;
 }
 
-const sections: Record<string, (run: AnyRecord) => string> = { build: buildSection, deploy: deploySection };
+const medianOf = (values: number[]): number => stats(values).median;
+const secondsOf = (runs: { seconds: number }[]): number[] => runs.map((r) => r.seconds);
+/** One figure when the values agree, else their range. */
+const range = (values: number[]): string => (Math.min(...values) === Math.max(...values) ? `${values[0]}` : `${Math.min(...values)}–${Math.max(...values)}`);
+const logins = (runs: { logins: Logins }[]): string => range(runs.flatMap((r) => Object.values(r.logins)));
+const ms = (seconds: number): string => `${(seconds * 1000).toFixed(0)} ms`;
+
+function fanoutSection(run: AnyRecord): string {
+  const record = run as unknown as FanoutRecord;
+  const { settings, samples } = record;
+  const cli = samples.sizes.map(
+    (z) =>
+      `| ${z.hosts} | ${s(z.cold.seconds)} (${z.cold.changedHosts} new) | ${triple(secondsOf(z.plan))} | ${triple(secondsOf(z.noopDeploy))} | ${s(medianOf(z.plan.map((r) => r.cpuSeconds)))} | ${logins([z.cold, ...z.plan, ...z.noopDeploy])} |`,
+  );
+  const calls = samples.sizes.map(
+    (z) =>
+      `| ${z.hosts} | ${range(z.ownTransport.flatMap((r) => Object.values(r.calls)))} | ${triple(secondsOf(z.ownTransport))} | ${logins(z.ownTransport)} | ${triple(secondsOf(z.dockerodeSsh))} | ${logins(z.dockerodeSsh)} |`,
+  );
+  return `## Fanout
+
+${provenance(run)}
+Fleet sizes: ${settings.sizes.join(', ')} hosts (docker-in-docker nodes on this machine) running ${settings.services.join(', ')} from \`${settings.image}\`; \`--forks ${settings.forks}\`; rounds: ${settings.rounds}; nodes ${settings.nodesKept ? 'kept' : 'removed'} after the run.
+
+### The CLI: seconds, min / median / max over the rounds
+
+SSH logins per host: counted by each host's sshd, over every CLI run at that size. The cold deploy runs once per size and starts memcached on the hosts new at that size.
+
+| hosts | \`deploy\`, cold (once) | \`plan\`, nothing to do | \`deploy\`, nothing to do | CPU seconds of \`plan\` (median) | SSH logins per host |
+| ---: | ---: | ---: | ---: | ---: | ---: |
+${cli.join('\n')}
+
+### One observation's Docker API calls from one process, ${settings.forks} hosts at a time: seconds, min / median / max
+
+| hosts | API calls per host | our transport | SSH logins per host | dockerode's ssh transport | SSH logins per host |
+| ---: | ---: | ---: | ---: | ---: | ---: |
+${calls.join('\n')}
+
+${fanoutEstimate(record)}`;
+}
+
+/** The issue's target: a plan with nothing to do, over this many hosts, within that many seconds. */
+const ESTIMATE_HOSTS = 500;
+const TARGET_SECONDS = 30;
+
+/** Least-squares line y ≈ intercept + slope·x. */
+function linearFit(points: readonly (readonly [number, number])[]): { intercept: number; slope: number } {
+  const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+  const mx = mean(points.map(([x]) => x));
+  const my = mean(points.map(([, y]) => y));
+  const slope = points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0) / points.reduce((sum, [x]) => sum + (x - mx) ** 2, 0);
+  return { intercept: my - slope * mx, slope };
+}
+
+/** The estimate for ESTIMATE_HOSTS hosts from the measured sizes, and the per-host costs that say what limits it. */
+function fanoutEstimate({ settings, samples }: FanoutRecord): string {
+  const title = `### Estimate for ${ESTIMATE_HOSTS} hosts (target: \`plan\` with nothing to do under ${TARGET_SECONDS} s)`;
+  if (samples.sizes.length < 2) return `${title}\n\nNeeds two fleet sizes or more (\`--nodes\`).\n`;
+  const planTimes = samples.sizes.map((z) => [z.hosts, medianOf(secondsOf(z.plan))] as const);
+  const fit = linearFit(planTimes);
+  const byFit = fit.intercept + fit.slope * ESTIMATE_HOSTS;
+  const [n1, t1] = planTimes.at(-2)!;
+  const [n2, t2] = planTimes.at(-1)!;
+  const lastSlope = (t2 - t1) / (n2 - n1);
+  const byLast = t2 + lastSlope * (ESTIMATE_HOSTS - n2);
+  const estimate = Math.max(byFit, byLast);
+  const cpu = linearFit(samples.sizes.map((z) => [z.hosts, medianOf(z.plan.map((r) => r.cpuSeconds))] as const));
+  const smallest = samples.sizes[0]!;
+  const oneHost = medianOf(secondsOf(smallest.ownTransport));
+  const waves = Math.ceil(ESTIMATE_HOSTS / settings.forks);
+  const largest = samples.sizes.at(-1)!;
+  const meanTotal = (runs: { logins: Logins }[]): number => runs.reduce((sum, r) => sum + Object.values(r.logins).reduce((a, b) => a + b, 0), 0) / runs.length;
+  const extraConnections = meanTotal(largest.dockerodeSsh) - meanTotal(largest.ownTransport);
+  const perConnection = (medianOf(secondsOf(largest.dockerodeSsh)) - medianOf(secondsOf(largest.ownTransport))) / extraConnections;
+  return `${title}
+
+**${s(estimate)} s** for ${ESTIMATE_HOSTS} hosts, ${estimate <= TARGET_SECONDS ? 'within' : 'over'} the target: the larger of two straight-line extrapolations of the median \`plan\` times above:
+
+- least-squares fit over all ${samples.sizes.length} sizes: ${s(fit.intercept)} s + ${ms(fit.slope)} × hosts → ${s(byFit)} s;
+- the two largest sizes only (${n1} → ${n2} hosts; past ${settings.forks} hosts, hosts queue for a fork): ${ms(lastSlope)} per host → ${s(byLast)} s.
+
+What limits it, each extrapolated to ${ESTIMATE_HOSTS} hosts:
+
+- **Forks.** One host's connection and observation calls take ${ms(oneHost)} (our transport, ${smallest.hosts} host${smallest.hosts > 1 ? 's' : ''} at a time); ${ESTIMATE_HOSTS} hosts at \`--forks ${settings.forks}\` are ${waves} waves: ${s(waves * oneHost)} s of round trips even if nothing else took time (a \`plan\` makes more round trips per host than these: SFTP reads of the owner file, config and state files).
+- **CPU of the deploy host.** The CLI's CPU time grows by ${ms(cpu.slope)} per host (fit over the sizes: handshakes, Docker API answers, rendering and diffing each host's config): ${s(cpu.slope * ESTIMATE_HOSTS)} s for ${ESTIMATE_HOSTS} hosts, mostly on Node's one JavaScript thread, so a floor on the wall time whatever the forks.
+- **SSH handshakes.** Each connection dockerode's transport opens beyond ours cost ${ms(perConnection)} of wall time at ${largest.hosts} hosts, ${settings.forks} at a time (handshake, login, and \`docker system dial-stdio\` started on the host). A \`plan\` opens one per host: ${s(perConnection * ESTIMATE_HOSTS)} s for ${ESTIMATE_HOSTS} hosts at that cost, an upper bound (ours starts no process on the host). One connection per API call, as dockerode's transport makes, would multiply it by the calls per host.
+`;
+}
+
+const sections: Record<string, (run: AnyRecord) => string> = { build: buildSection, deploy: deploySection, fanout: fanoutSection };
 const runs = loadRuns();
 for (const run of runs) if (!sections[run.bench]) throw new Error(`${run.file}: unknown bench "${run.bench}"`);
 

@@ -1,7 +1,6 @@
 import type { Globals } from '../config/globals.ts';
 import type { HostPool } from '../fleet/hosts.ts';
 import { forEachHost, type Recap, type RunPolicy } from '../fleet/runner.ts';
-import type { Inventory } from '../inventory/inventory.ts';
 import type { CommandResult, HostConnection } from '../transport/host.ts';
 
 /*
@@ -15,7 +14,6 @@ const DAEMON_JSON = '/etc/docker/daemon.json';
 const LOG_OPTS = { 'max-size': '50m', 'max-file': '5' };
 
 export interface BootstrapInput {
-  inventory: Inventory;
   globals: Globals;
   pool: HostPool;
   hosts: readonly string[];
@@ -32,8 +30,7 @@ export interface HostBootstrap {
 export async function bootstrapServers(input: BootstrapInput): Promise<HostBootstrap[]> {
   const settled = await forEachHost(input.hosts, input.policy, async (host) => {
     const connection = await input.pool.connection(host);
-    const become = input.inventory.hosts.get(host)?.become === true;
-    const changes = await bootstrapHost(connection, become, input.globals, (line) => input.log(`${host}: ${line}`));
+    const changes = await bootstrapHost(connection, input.globals, (line) => input.log(`${host}: ${line}`));
     input.recap.ok(host, changes.length);
     return changes;
   });
@@ -45,14 +42,14 @@ export async function bootstrapServers(input: BootstrapInput): Promise<HostBoots
   return results;
 }
 
-async function bootstrapHost(connection: HostConnection, become: boolean, globals: Globals, log: (line: string) => void): Promise<string[]> {
+async function bootstrapHost(connection: HostConnection, globals: Globals, log: (line: string) => void): Promise<string[]> {
   const changes: string[] = [];
   const changed = (what: string): void => {
     changes.push(what);
     log(what);
   };
-  // A non-root login (ansible_become) gets root through sudo, never a password prompt.
-  const run = (argv: string[]): Promise<CommandResult> => connection.exec(become ? ['sudo', '-n', '--', ...argv] : argv);
+  // A non-root login (ansible_become) gets root through sudo in the connection itself.
+  const run = (argv: string[]): Promise<CommandResult> => connection.exec(argv);
   const must = async (argv: string[], what: string): Promise<CommandResult> => {
     const result = await run(argv);
     if (result.code !== 0) throw new Error(`${what} failed (exit ${result.code}): ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
@@ -76,7 +73,7 @@ async function bootstrapHost(connection: HostConnection, become: boolean, global
   const engineUp = (await run(['docker', 'version', '--format', '{{.Server.Version}}'])).code === 0;
   if (JSON.stringify(wanted) !== JSON.stringify(settings)) {
     await must(['mkdir', '-p', '/etc/docker'], 'mkdir /etc/docker');
-    await writeAsRoot(connection, run, DAEMON_JSON, `${JSON.stringify(wanted, null, 2)}\n`);
+    await connection.writeFileAtomic(DAEMON_JSON, `${JSON.stringify(wanted, null, 2)}\n`, 0o644);
     changed(`wrote ${DAEMON_JSON} (${describeChange(settings, wanted)})`);
     // The registry settings are reloaded on SIGHUP; log defaults apply from the engine's next start.
     if (engineUp) await must(['sh', '-c', 'kill -HUP "$(cat /var/run/docker.pid)"'], 'reloading dockerd');
@@ -119,13 +116,4 @@ function describeChange(before: Record<string, unknown>, after: Record<string, u
   return Object.keys(after)
     .filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]))
     .join(', ');
-}
-
-/** Through a temp file and a rename; with become, the temp file is ours and sudo moves it. */
-async function writeAsRoot(connection: HostConnection, run: (argv: string[]) => Promise<CommandResult>, path: string, content: string): Promise<void> {
-  const temp = `/tmp/.kolla-ts-${process.pid}-${Date.now()}`;
-  await connection.writeFileAtomic(temp, content, 0o644);
-  const result = await run(['install', '-m', '0644', temp, path]);
-  await connection.remove(temp);
-  if (result.code !== 0) throw new Error(`writing ${path} failed: ${result.stderr.trim()}`);
 }

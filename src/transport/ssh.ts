@@ -11,7 +11,8 @@ import type { HostSpec } from '../inventory/inventory.ts';
 import { shellQuote } from '../util/escape.ts';
 import type { CommandResult, HostConnection } from './host.ts';
 
-type SshSpec = Extract<HostSpec, { connection: 'ssh' }>;
+/** `become`: the login user is not root; root's work goes through `sudo -n` (no password prompt). */
+type SshSpec = Extract<HostSpec, { connection: 'ssh' }> & { become?: boolean };
 
 /**
  * A host over one persistent SSH connection: SFTP for files, and the
@@ -22,6 +23,7 @@ export class SshHost implements HostConnection {
   readonly docker: Docker;
   readonly engineAddress: string;
   private closed = false;
+  private readonly become: boolean;
 
   get lost(): boolean {
     return this.closed;
@@ -34,6 +36,7 @@ export class SshHost implements HostConnection {
     spec: SshSpec,
   ) {
     this.engineAddress = `ssh://${spec.user}@${spec.address}:${spec.port}/var/run/docker.sock`;
+    this.become = spec.become === true && spec.user !== 'root';
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
     const lost = (): UnreachableError => new UnreachableError(`host ${name}: the SSH connection to ${spec.address}:${spec.port} was lost`);
     const forward = (_options: unknown, done: (error: Error | null, socket?: Duplex) => void): void => {
@@ -96,7 +99,13 @@ export class SshHost implements HostConnection {
     return new SshHost(spec.name, client, sftp, spec);
   }
 
-  readFile(path: string): Promise<Buffer | null> {
+  async readFile(path: string): Promise<Buffer | null> {
+    if (this.become) {
+      const result = await this.exec(['sh', '-c', 'test -e "$1" || exit 3; exec cat -- "$1"', 'sh', path]);
+      if (result.code === 3) return null;
+      if (result.code !== 0) throw new Error(`reading ${path}: ${result.stderr.trim()}`);
+      return Buffer.from(result.stdout, 'utf8');
+    }
     return new Promise((resolve, reject) => {
       this.sftp.readFile(path, (error: (Error & { code?: number }) | null | undefined, data: Buffer) => {
         if (error) return error.code === 2 ? resolve(null) : reject(error);
@@ -106,7 +115,11 @@ export class SshHost implements HostConnection {
   }
 
   async writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void> {
-    const temp = `${dirname(path)}/.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`;
+    if (this.become) {
+      await this.asRoot(content, (staged) => ['sh', '-c', 'install -m "$1" -- "$2" "$3" && mv -f -- "$3" "$4"', 'sh', mode.toString(8), staged, this.tempBeside(path), path], path);
+      return;
+    }
+    const temp = this.tempBeside(path);
     await new Promise<void>((resolve, reject) => this.sftp.writeFile(temp, content, { mode }, (error) => (error ? reject(error) : resolve())));
     await new Promise<void>((resolve, reject) => this.sftp.chmod(temp, mode, (error) => (error ? reject(error) : resolve())));
     // posix-rename replaces the target atomically; plain SFTP rename refuses an existing target.
@@ -114,7 +127,13 @@ export class SshHost implements HostConnection {
   }
 
   async createExclusive(path: string, content: string, mode: number): Promise<boolean> {
-    const temp = `${dirname(path)}/.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`;
+    if (this.become) {
+      const temp = this.tempBeside(path);
+      // ln refuses an existing target: whoever links first holds it.
+      const result = await this.asRoot(content, (staged) => ['sh', '-c', 'install -m "$1" -- "$2" "$3" && { ln -- "$3" "$4"; s=$?; rm -f -- "$3"; exit $s; }', 'sh', mode.toString(8), staged, temp, path], path, true);
+      return result.code === 0;
+    }
+    const temp = this.tempBeside(path);
     await new Promise<void>((resolve, reject) => this.sftp.writeFile(temp, content, { mode }, (error) => (error ? reject(error) : resolve())));
     // Plain SFTP rename (OpenSSH: link, then unlink) refuses an existing target: whoever renames first holds it.
     const created = await new Promise<boolean>((resolve) => this.sftp.rename(temp, path, (error) => resolve(!error)));
@@ -128,6 +147,12 @@ export class SshHost implements HostConnection {
   }
 
   async listDir(path: string): Promise<string[]> {
+    if (this.become) {
+      const result = await this.exec(['sh', '-c', 'test -d "$1" || exit 3; exec ls -A -- "$1"', 'sh', path]);
+      if (result.code === 3) return [];
+      if (result.code !== 0) throw new Error(`listing ${path}: ${result.stderr.trim()}`);
+      return result.stdout.split('\n').filter(Boolean);
+    }
     return new Promise((resolve, reject) => {
       this.sftp.readdir(path, (error: (Error & { code?: number }) | undefined, list) => {
         if (error) return error.code === 2 ? resolve([]) : reject(error);
@@ -141,7 +166,7 @@ export class SshHost implements HostConnection {
   }
 
   exec(argv: readonly string[]): Promise<CommandResult> {
-    const command = argv.map(shellQuote).join(' ');
+    const command = (this.become ? ['sudo', '-n', '--', ...argv] : argv).map(shellQuote).join(' ');
     return new Promise((resolve, reject) => {
       this.client.exec(command, (error, stream) => {
         if (error) return reject(error);
@@ -163,6 +188,27 @@ export class SshHost implements HostConnection {
   async close(): Promise<void> {
     this.sftp.end();
     this.client.end();
+  }
+
+  private tempBeside(path: string): string {
+    return `${dirname(path)}/.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`;
+  }
+
+  /**
+   * With become: the content goes by SFTP into a file of the login user's
+   * (mode 0600, in /tmp), then a root command places it; the staged file is
+   * removed whatever happens.
+   */
+  private async asRoot(content: string | Buffer, place: (staged: string) => string[], path: string, mayFail = false): Promise<CommandResult> {
+    const staged = `/tmp/.kolla-ts-${randomBytes(8).toString('hex')}`;
+    await new Promise<void>((resolve, reject) => this.sftp.writeFile(staged, content, { mode: 0o600 }, (error) => (error ? reject(error) : resolve())));
+    try {
+      const result = await this.exec(place(staged));
+      if (result.code !== 0 && !mayFail) throw new Error(`placing ${path} as root: ${result.stderr.trim()}`);
+      return result;
+    } finally {
+      await new Promise<void>((resolve) => this.sftp.unlink(staged, () => resolve()));
+    }
   }
 
   /** Runs a program that must succeed (never with secrets: they would show in the remote process list). */

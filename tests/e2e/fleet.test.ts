@@ -170,7 +170,7 @@ describe('a fleet of real hosts over SSH', () => {
     expect(result.stderr).toMatch(/^node1\s+ok/m);
   });
 
-  it('takes a kolla-ansible INI inventory with a host range, :children and host_vars', { timeout: 5 * 60_000 }, async () => {
+  it('takes a kolla-ansible INI inventory with a host range, :children and host_vars, and a non-root login with become', { timeout: 5 * 60_000 }, async () => {
     const dir = join(configDir, 'ansible');
     mkdirSync(join(dir, 'host_vars'), { recursive: true });
     for (const name of NODES) writeFileSync(join(dir, 'host_vars', `${name}.yml`), `ansible_host: ${node(name).address}\napi_address: ${node(name).address}\n`);
@@ -184,16 +184,32 @@ describe('a fleet of real hosts over SSH', () => {
         'control',
         '',
         '[all:vars]',
-        'ansible_user=root',
+        // kolla: a login in the docker group with passwordless sudo, as kolla-ansible's users have.
+        'ansible_user=kolla',
+        'ansible_become=true',
         `ansible_ssh_private_key_file=${fleet.keyFile}`,
         `known_hosts=${fleet.knownHostsFile}`,
         'network_interface=eth0',
         '',
       ].join('\n'),
     );
-    const result = await kollaTs(['deploy', '-i', join(dir, 'multinode'), '--configdir', configDir]);
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toContain('Nothing to do');
+    const ini = ['-i', join(dir, 'multinode'), '--configdir', configDir];
+    const unchanged = await kollaTs(['deploy', ...ini]);
+    expect(unchanged.code, unchanged.stderr).toBe(0);
+    expect(unchanged.stdout).toContain('Nothing to do');
+    // A config change is written through sudo into root's 0700 directory, and restarts memcached everywhere.
+    for (const name of NODES) {
+      const rendered = (await exec(node(name), 'cat /etc/kolla/memcached/config.json')).stdout;
+      mkdirSync(join(configDir, 'config', 'memcached', name), { recursive: true });
+      writeFileSync(join(configDir, 'config', 'memcached', name, 'config.json'), rendered.replace('-m 256', '-m 128'));
+    }
+    const changed = await kollaTs(['deploy', ...ini]);
+    expect(changed.code, changed.stderr).toBe(0);
+    for (const name of NODES) {
+      expect((await exec(node(name), 'stat -c %U:%a /etc/kolla/memcached/config.json')).stdout.trim()).toBe('root:600');
+      expect((await exec(node(name), 'cat /etc/kolla/memcached/config.json')).stdout).toContain('-m 128');
+      expect((await exec(node(name), 'ls -A /tmp')).stdout).not.toContain('.kolla-ts-');
+    }
   });
 
   it('pulls and replaces a re-pushed tag on every host', { timeout: 10 * 60_000 }, async () => {
