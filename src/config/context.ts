@@ -37,7 +37,12 @@ export function templateContext(
   const url = (port: number, path = ''): string => `http://${vip}:${port}${path}`;
   const hostsIn: Record<string, { name: string; address: string }[]> = {};
   for (const [group, members] of inventory.groups) {
-    hostsIn[`hosts_in_${group}`] = members.map((name) => ({ name, address: facts.get(name)!.apiAddress }));
+    // Facts are gathered for hosts that run something; a group member that runs nothing here
+    // (kolla-ansible's [deployment] localhost, say) is listed only if the inventory gives its address.
+    hostsIn[`hosts_in_${group}`] = members.flatMap((name) => {
+      const address = facts.get(name)?.apiAddress ?? inventory.hosts.get(name)?.apiAddress;
+      return address ? [{ name, address }] : [];
+    });
   }
   const rabbitHosts = hostsIn.hosts_in_control ?? [];
   // A host's inventory variables (network_interface, anything unknown) override globals for its templates.

@@ -458,3 +458,24 @@ describe('scope: --limit and hosts that do not answer', () => {
     expect(state.services.find((s) => s.role.service === 'db')!.containers.map((c) => c.host)).toEqual(['node2']);
   });
 });
+
+describe('groups of hosts that run nothing', () => {
+  it('render without facts for them (kolla-ansible\'s [deployment] group)', () => {
+    const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-etc-'));
+    writeFileSync(join(configDir, 'globals.yml'), 'kolla_internal_vip_address: 198.51.100.10\n');
+    const inventory = loadInventory(tempFile('inventory.yml', `${INVENTORY}  deployment: [node3]\n`.replace('hosts:\n', 'hosts:\n  node3: {connection: local}\n')));
+    const state = computeDesiredState({
+      roles,
+      globals: loadGlobals(join(configDir, 'globals.yml'), configDir, schemaInput).values,
+      passwords: PASSWORDS,
+      inventory,
+      facts: new Map([
+        ['node1', { apiAddress: '198.51.100.1' }],
+        ['node2', { apiAddress: '198.51.100.2' }],
+      ]),
+      renderer: new ConfigRenderer(join(FIXTURES, 'config-templates')),
+      customDir: join(configDir, 'config'),
+    });
+    expect(state.hosts).toEqual(['node1', 'node2']);
+  });
+});
