@@ -115,7 +115,7 @@ export function registerDeployCommands(program: Command): void {
         flags,
         async (deployment) => {
           const plan = await computePlan(deployment, { runSteps: true });
-          if (!flags.json) printPlan(plan);
+          if (!flags.json) printPlan(plan, deployment);
           return plan;
         },
         (plan) => plan,
@@ -144,7 +144,7 @@ export function registerDeployCommands(program: Command): void {
           throw error;
         }
         await progress.close(deployment.recap.failed.length > 0);
-        if (!flags.json) console.log(isEmptyPlan(plan) ? 'Nothing to do: everything is up to date.' : `${name}: ${deployment.recap.failed.length > 0 ? 'ended with failures' : 'done'}. ${planTotals(plan)}`);
+        if (!flags.json) console.log(isEmptyPlan(plan) ? nothingToDo(deployment) : `${name}: ${deployment.recap.failed.length > 0 ? 'ended with failures' : 'done'}. ${planTotals(plan)}`);
         return plan;
       }, (plan) => plan, name);
     });
@@ -262,9 +262,14 @@ function planTotals(plan: Plan): string {
   return `${counts.create} to create, ${counts.recreate} to recreate, ${counts.restart} to restart, ${counts.start} to start, ${steps} step(s), ${files} config file(s)`;
 }
 
-function printPlan(plan: Plan): void {
+/** Said only of the hosts that answered: the recap names the others. */
+function nothingToDo(deployment: Deployment): string {
+  return deployment.recap.failed.length > 0 ? 'Nothing to do on the hosts that answered.' : 'Nothing to do: everything is up to date.';
+}
+
+function printPlan(plan: Plan, deployment: Deployment): void {
   if (isEmptyPlan(plan)) {
-    console.log('Nothing to do: everything is up to date.');
+    console.log(nothingToDo(deployment));
     return;
   }
   for (const service of plan.services) {

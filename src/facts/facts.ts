@@ -66,7 +66,8 @@ export async function gatherFacts(input: GatherInput): Promise<{ facts: Map<stri
   const settled = await forEachHost(asked, input.policy, async (name) => {
     const spec = input.inventory.hosts.get(name)!;
     if (spec.apiAddress) return spec.apiAddress;
-    const { connection } = await input.pool.get(name);
+    // Only the host is asked, not its engine: an engine that is down is reported where it is used.
+    const connection = await input.pool.connection(name);
     return connection.interfaceAddress(interfaceOf(name));
   });
   for (const result of settled) {
@@ -89,7 +90,7 @@ export async function gatherFacts(input: GatherInput): Promise<{ facts: Map<stri
       facts.set(name, { apiAddress: known });
       continue;
     }
-    const why = down.has(name) ? 'it does not answer' : 'it is outside --limit';
+    const why = down.has(name) ? `it does not answer: ${input.recap.rows().find((row) => row.host === name)?.errors[0] ?? 'unreachable'}` : 'it is outside --limit';
     throw new UnreachableError(
       `no facts for host ${name} (${why}) and none cached in ${input.cacheFile}; templates of other hosts name its address. ` +
         `Run once without --limit while it answers, or set api_address for it in the inventory`,

@@ -46,6 +46,8 @@ async function startTimes(): Promise<Record<string, string>> {
 describe('a fleet of real hosts over SSH', () => {
   beforeAll(async () => {
     await requireEngine();
+    // Fresh hosts, as a user's new machines: nodes an earlier run kept would already run memcached.
+    if (!process.env.KOLLA_TS_FLEET_KEEP) await teardownFleet();
     fleet = await ensureFleet({ nodes: NODES, log });
     // The images come from the project's registry under a namespace of this test's own, so re-pushing one touches nothing else.
     const built = await kollaTs(['build', '^memcached$', '--registry', REGISTRY, '--push', '--threads', '2']);

@@ -41,7 +41,9 @@ describe('an engine that does not answer', () => {
     it(`${command[0]}: exit 3 naming the host and the engine (DOCKER_HOST is followed)`, async () => {
       const result = await runCli([...command, '-i', inventory, '--configdir', configDir], { env: { DOCKER_HOST: deadEngine } });
       expectNoTrace(result.stderr);
-      expect(result.stderr).toContain(`kolla-ts: error: localhost: the Docker engine at ${deadEngine} does not answer (ENOENT); is dockerd running?`);
+      // The host is reported unreachable in the recap and in the closing error, which names it and the engine.
+      expect(result.stderr).toMatch(/^localhost\s+unreachable/m);
+      expect(result.stderr).toContain(`kolla-ts: error: localhost unreachable (localhost: the Docker engine at ${deadEngine} does not answer (ENOENT); is dockerd running?)`);
       expect(result.code).toBe(3);
     });
   }
