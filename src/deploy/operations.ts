@@ -10,7 +10,7 @@ import { diffState, isEmptyPlan, type ObservedHost, type Plan } from '../plan/di
 import { observeHost } from '../plan/observe.ts';
 import { withoutDownHosts } from '../plan/scope.ts';
 import { ownerPath, readStateFile, stepStampsPath, writeStateFile } from '../transport/state-files.ts';
-import { applyPlan, waitHealthy, type ApplyReporter } from './apply.ts';
+import { applyPlan, passesHealthTest, waitHealthy, type ApplyReporter } from './apply.ts';
 import type { Deployment } from './session.ts';
 
 export async function computePlan(deployment: Deployment, options: { runSteps: boolean }): Promise<Plan> {
@@ -114,6 +114,15 @@ export async function collectStatus(deployment: Deployment): Promise<ContainerSt
 /** Fails naming every service container that should run and is missing, stopped or unhealthy. */
 export async function checkHealth(deployment: Deployment): Promise<ContainerStatus[]> {
   const rows = await collectStatus(deployment);
+  // A container Docker has not probed yet ("starting") counts when its own test passes now, as deploy's wait does.
+  await Promise.all(
+    rows
+      .filter((r) => r.state === 'running' && r.health === 'starting')
+      .map(async (row) => {
+        const container = deployment.desired.services.flatMap((s) => s.containers).find((c) => c.host === row.host && c.name === row.container);
+        if (container && (await passesHealthTest((await deployment.pool.get(row.host)).engine, container))) row.health = 'healthy';
+      }),
+  );
   const bad = rows.filter((r) => r.kind === 'service' && (r.state !== 'running' || (r.health !== null && r.health !== 'healthy')));
   for (const row of bad) deployment.recap.fail(row.host, new UnhealthyError(`${row.container} is ${row.state}${row.health ? `, ${row.health}` : ''}`));
   if (bad.length > 0) {
