@@ -21,13 +21,19 @@ export interface RestartTimeline {
   started: number;
   /** The first answer below 500 on the health URL after the start (healthcheck_curl's rule). */
   firstAnswer: number;
-  /** `health_status: healthy` after the start. */
+  /**
+   * `health_status: healthy` after the start: Docker's own schedule, which
+   * the CLI no longer waits for (it runs the health test itself), so it may
+   * come after the command's end.
+   */
   healthy: number;
   commandEnd: number;
   probes: number;
 }
 
 const PROBE_INTERVAL_MS = 100;
+/** How long after the command Docker's first probe may still come (one interval, 10 s, and some). */
+const HEALTHY_GRACE_MS = 15_000;
 const PROBE_TIMEOUT_MS = 5000;
 
 interface DockerEvent {
@@ -79,10 +85,11 @@ export async function timeRestart<T>(container: string, command: () => Promise<T
   const after = await docker.getContainer(container).inspect();
   const started = Date.parse(after.State.StartedAt);
   if (!(started >= commandStart && started <= commandEnd)) throw new Error(`${container} was not started during the command (started ${after.State.StartedAt})`);
-  const log = await events(docker, container, commandStart, commandEnd);
+  // The engine streams events up to `until` (in the future here), so this also waits out the grace.
+  const log = await events(docker, container, commandStart, commandEnd + HEALTHY_GRACE_MS);
   const at = (action: string, notBefore: number): number => {
     const found = log.find((event) => event.Action === action && event.timeNano / 1e6 >= notBefore);
-    if (!found) throw new Error(`${container}: no "${action}" event between the command's start and end`);
+    if (!found) throw new Error(`${container}: no "${action}" event within ${HEALTHY_GRACE_MS / 1000} s of the command's end`);
     return found.timeNano / 1e6;
   };
   const firstAnswer = answers.find((time) => time >= started);
