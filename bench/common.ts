@@ -3,9 +3,9 @@
  * raw samples) written as JSON under bench/results/, and the statistics the
  * report draws from those samples.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -108,4 +108,39 @@ export function writeRecord<Settings, Samples>(record: RunRecord<Settings, Sampl
 
 export function describeMachine(m: Machine): string {
   return `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, Docker ${m.docker} (${m.dockerStorageDriver})`;
+}
+
+const CLI = join(ROOT, 'bin', 'kolla-ts.mjs');
+
+export interface CliRun {
+  seconds: number;
+  /** User plus system CPU of the CLI process. */
+  cpuSeconds: number;
+  rssMiB: number;
+  stdout: string;
+}
+
+/**
+ * Runs the CLI under GNU time (installed from Debian when missing): wall
+ * seconds, CPU seconds, peak memory and what it printed. Asynchronous, so a
+ * bench can probe while it runs.
+ */
+export async function timedCli(label: string, args: readonly string[]): Promise<CliRun> {
+  if (spawnSync('sh', ['-c', 'command -v /usr/bin/time']).status !== 0) spawnSync('apt-get', ['install', '-y', '-qq', 'time'], { stdio: 'ignore' });
+  const timeFile = join(mkdtempSync(join(tmpdir(), 'kolla-ts-bench-time-')), 'time');
+  const started = process.hrtime.bigint();
+  const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', timeFile, process.execPath, CLI, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CI: 'true' },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-3000)));
+  const status = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (status !== 0) throw new Error(`${label} failed (exit ${status}): ${stderr}`);
+  const [user, system, rssKiB] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).map(Number);
+  return { seconds, cpuSeconds: user! + system!, rssMiB: rssKiB! / 1024, stdout };
 }

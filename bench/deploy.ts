@@ -16,12 +16,12 @@
  * and the images (scripts/all-in-one.sh or `kolla-ts build --push`):
  *   npm run bench:deploy [-- --rounds N]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeMachine, ROOT, startRecord, writeRecord, type RunRecord } from './common.ts';
+import { describeMachine, ROOT, startRecord, timedCli, writeRecord, type RunRecord } from './common.ts';
 import { timeRestart, type RestartTimeline } from './service-start.ts';
 
 export interface CliRun {
@@ -51,25 +51,9 @@ const RESTARTED = 'glance_api';
 const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-bench-deploy-'));
 const common = ['-i', join(ROOT, 'inventory', 'all-in-one.yml'), '--configdir', configDir];
 
-if (spawnSync('sh', ['-c', 'command -v /usr/bin/time']).status !== 0) {
-  spawnSync('apt-get', ['install', '-y', '-qq', 'time'], { stdio: 'ignore' });
-}
-
-/** Runs the CLI under GNU time; returns wall seconds and max RSS in MiB. Asynchronous, so probes can run meanwhile. */
+/** The CLI timed, its line printed; the record keeps wall seconds and peak memory. */
 async function measure(label: string, args: string[]): Promise<CliRun> {
-  const rssFile = join(configDir, 'rss');
-  const started = process.hrtime.bigint();
-  const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, CLI, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, CI: 'true' },
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-3000)));
-  const status = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (status !== 0) throw new Error(`${label} failed (exit ${status}): ${stderr}`);
-  const rssMiB = Number(readFileSync(rssFile, 'utf8').trim()) / 1024;
+  const { seconds, rssMiB } = await timedCli(label, args);
   console.log(`${label.padEnd(52)} ${seconds.toFixed(2).padStart(8)} s   max RSS ${rssMiB.toFixed(0).padStart(4)} MiB`);
   return { seconds, rssMiB };
 }

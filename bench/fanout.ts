@@ -26,7 +26,7 @@
  * removes every fleet node, these included.
  *   npm run bench:fanout [-- --nodes 1,5,10,20 --rounds N --keep-nodes]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ import { LABEL } from '../src/plan/desired.ts';
 import { SshHost } from '../src/transport/ssh.ts';
 import { REGISTRY } from '../tests/helpers/environment.ts';
 import { ensureFleet, exec, writeInventory, type FleetNode } from '../tests/helpers/fleet.ts';
-import { describeMachine, ROOT, startRecord, writeRecord, type RunRecord } from './common.ts';
+import { describeMachine, ROOT, startRecord, timedCli, writeRecord, type RunRecord } from './common.ts';
 
 /** Logins each node's sshd accepted during one run, by node name. */
 export type Logins = Record<string, number>;
@@ -93,9 +93,7 @@ const sizes = flags.nodes.split(',').map(Number);
 if (!sizes.every((n, i) => Number.isInteger(n) && n >= 1 && n <= 99 && (i === 0 || n > sizes[i - 1]!))) {
   throw new Error(`--nodes ${flags.nodes}: expected ascending node counts from 1 to 99, e.g. 1,5,10,20`);
 }
-if (spawnSync('sh', ['-c', 'command -v /usr/bin/time']).status !== 0) throw new Error('GNU time is missing: apt-get install time');
 
-const CLI = join(ROOT, 'bin', 'kolla-ts.mjs');
 const FORKS = DEFAULT_FORKS;
 const SERVICE = 'memcached';
 /** Its own namespace in the registry, so the fleet e2e's re-push of fleettest/memcached does not reach these nodes. */
@@ -104,24 +102,10 @@ const SSHD_LOG = '/var/log/sshd-fanout.log';
 // Nodes keep .kolla-ts/owner.json naming the config directory, so it stays the same from run to run.
 const configDir = join(process.env.KOLLA_TS_STATE_DIR ?? '/var/lib/kolla-ts-host', 'bench-fanout');
 
-/** Runs the CLI under GNU time; returns wall and CPU seconds and what it printed. */
+/** The CLI timed: wall and CPU seconds and what it printed. */
 async function cli(label: string, args: string[]): Promise<{ seconds: number; cpuSeconds: number; stdout: string }> {
-  const timeFile = join(configDir, 'time');
-  const started = process.hrtime.bigint();
-  const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, process.execPath, CLI, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, CI: 'true' },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-3000)));
-  const status = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (status !== 0) throw new Error(`${label} failed (exit ${status}): ${stderr}`);
-  const [user, system] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).map(Number);
-  return { seconds, cpuSeconds: user! + system!, stdout };
+  const { seconds, cpuSeconds, stdout } = await timedCli(label, args);
+  return { seconds, cpuSeconds, stdout };
 }
 
 /**
@@ -176,10 +160,9 @@ async function observationCalls(docker: Docker, spec: SshSpec, image: string): P
   await pingEngine(docker, spec.name, `${spec.address}:${spec.port}`);
   const engine = new DockerodeContainerEngine(docker);
   const containers = await engine.listByLabel(`${LABEL.managed}=true`);
-  await engine.imageId(image);
-  await Promise.all([engine.registryDigest(image), engine.imageDigests(image)]);
-  // ping, list, one inspect per container, image inspect, distribution, image inspect again
-  return 5 + containers.length;
+  await Promise.all([engine.image(image), engine.registryDigest(image)]);
+  // ping, list, one inspect per container, image inspect, distribution
+  return 4 + containers.length;
 }
 
 /** Every host's observation calls, FORKS hosts at a time as the CLI works, each over a connection `open` makes. */

@@ -196,7 +196,7 @@ async function placeConfig(deployment: Deployment, connection: HostConnection, s
 }
 
 async function ensureImage(engine: ContainerEngine, container: DesiredContainer, refresh = false): Promise<void> {
-  if (!refresh && (await engine.imageId(container.spec.image))) return;
+  if (!refresh && (await engine.image(container.spec.image))) return;
   try {
     await engine.pull(container.spec.image);
   } catch (error) {
@@ -363,14 +363,18 @@ function databaseSql(database: string, user: string, password: string): string {
   ].join('\n');
 }
 
-/** Records on each host which config directory manages it (see checkOwner); a host that cannot be claimed is out. */
+/** Records on each unclaimed host which config directory manages it (see checkOwner); a host that cannot be claimed is out. */
 async function claimHosts(deployment: Deployment, hostNames: readonly string[]): Promise<void> {
   const path = ownerPath(String(deployment.globals.node_config_directory));
-  const settled = await forEachHost(hostNames, deployment.policy, async (name) => {
-    const { connection } = await deployment.pool.get(name);
-    if (await connection.readFile(path)) return;
-    await connection.ensureDir(dirname(path), 0o700);
-    await connection.writeFileAtomic(path, JSON.stringify({ configDir: deployment.configDir }, null, 2), 0o600);
-  });
+  const settled = await forEachHost(
+    hostNames.filter((name) => deployment.unclaimed.has(name)),
+    deployment.policy,
+    async (name) => {
+      const { connection } = await deployment.pool.get(name);
+      await connection.ensureDir(dirname(path), 0o700);
+      await connection.writeFileAtomic(path, JSON.stringify({ configDir: deployment.configDir }, null, 2), 0o600);
+      deployment.unclaimed.delete(name);
+    },
+  );
   for (const result of settled) if (result.status === 'failed') deployment.recap.fail(result.host, result.error, deployment.redact);
 }

@@ -169,13 +169,13 @@ export async function pullImages(deployment: Deployment, log: (line: string) => 
     const refs = [...new Set(deployment.desired.services.flatMap((s) => [...s.containers, ...s.dataContainers]).filter((c) => c.host === host).map((c) => c.spec.image))];
     let changed = 0;
     for (const ref of refs) {
-      const before = await engine.imageId(ref);
+      const before = (await engine.image(ref))?.id;
       try {
         await engine.pull(ref);
       } catch (error) {
         throw new DeployStepError(host, ref, 'pull image', (error as Error).message);
       }
-      if ((await engine.imageId(ref)) !== before) {
+      if ((await engine.image(ref))?.id !== before) {
         changed++;
         log(`${host}: pulled ${ref}`);
       }

@@ -52,7 +52,7 @@ const checks: Record<(typeof CHECKS)[number], Check> = {
   async privileged(context) {
     const needs = containersOn(context).filter((c) => c.definition.privileged);
     if (needs.length === 0) return skipped('no privileged container here');
-    const image = (await Promise.all(containersOn(context).map(async (c) => ((await context.engine.imageId(c.spec.image)) ? c.spec.image : null)))).find(Boolean);
+    const image = (await Promise.all(containersOn(context).map(async (c) => ((await context.engine.image(c.spec.image)) ? c.spec.image : null)))).find(Boolean);
     if (!image) return skipped('no kolla image on this host yet to test with; run kolla-ts pull');
     const name = `kolla_ts_precheck_privileged_${process.pid}`;
     const result = await context.engine.runOnce({
@@ -127,7 +127,7 @@ const checks: Record<(typeof CHECKS)[number], Check> = {
     const missing: string[] = [];
     await Promise.all(
       refs.map(async (ref) => {
-        if (!(await context.engine.registryDigest(ref)) && !(await context.engine.imageId(ref))) missing.push(ref);
+        if (!(await context.engine.registryDigest(ref)) && !(await context.engine.image(ref))) missing.push(ref);
       }),
     );
     return missing.length === 0 ? ok(`${refs.length} image(s) in the registry or on the host`) : failed(`not in the registry (or it is unreachable) nor on the host: ${missing.sort().join(', ')}`);

@@ -47,6 +47,8 @@ export interface Deployment {
   policy: RunPolicy;
   /** Per-host outcomes of this command. */
   recap: Recap;
+  /** Hosts no config directory has claimed yet: the first change there records ours (see checkOwner). */
+  unclaimed: Set<string>;
   /** The deploy-side config directory (globals.yml, passwords.yml, config/). */
   configDir: string;
   /** Replaces every password value in a text; applied to all output that comes from hosts. */
@@ -129,6 +131,7 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
     (host) => pool.lost(host),
   );
   const holder = currentHolder(options.lockFor ?? '');
+  const unclaimed = new Set<string>();
   const locked: HostConnection[] = [];
   const unlock = async (): Promise<void> => {
     await Promise.all(locked.map((connection) => releaseLock(connection, String(globals.node_config_directory), holder).catch(() => undefined)));
@@ -153,7 +156,7 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
       policy,
       async (name) => {
         const { connection } = await pool.get(name);
-        await checkOwner(name, connection, configRoot, paths.configDir);
+        if (!(await checkOwner(name, connection, configRoot, paths.configDir))) unclaimed.add(name);
         if (!options.lockFor) return;
         await acquireLock(name, connection, configRoot, holder);
         locked.push(connection);
@@ -178,6 +181,7 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
       pool,
       policy,
       recap,
+      unclaimed,
       configDir: paths.configDir,
       redact: (text) => secrets.reduce((out, secret) => out.split(secret).join('****'), text),
       close: async () => {
@@ -204,18 +208,19 @@ function placeholderFacts(inventory: Inventory): Map<string, HostFacts> {
  * Two config directories deploying to one host would share its
  * node_config_directory and its container names, each undoing the other.
  * The first deploy records its config directory there; any other is refused.
+ * Returns whether the host is claimed already.
  */
-async function checkOwner(host: string, connection: HostConnection, configRoot: string, configDir: string): Promise<void> {
+async function checkOwner(host: string, connection: HostConnection, configRoot: string, configDir: string): Promise<boolean> {
   const path = ownerPath(configRoot);
   const content = await connection.readFile(path);
-  if (!content) return;
+  if (!content) return false;
   let owner: string | undefined;
   try {
     owner = (JSON.parse(content.toString('utf8')) as { configDir?: string }).configDir;
   } catch {
     owner = undefined;
   }
-  if (owner === undefined || owner === configDir) return;
+  if (owner === undefined || owner === configDir) return true;
   throw new InputError(
     `host ${host}: ${configRoot} is managed from config directory ${owner}, not ${configDir}; ` +
       `use --configdir ${owner}, or deploy this one elsewhere (another host, or destroy the other cloud first). ` +

@@ -39,6 +39,11 @@ export interface ContainerState {
   createdAt: string;
 }
 
+export interface LocalImage {
+  id: string;
+  digests: string[];
+}
+
 export interface ExecResult {
   exitCode: number;
   output: string;
@@ -49,10 +54,8 @@ export interface ContainerEngine {
   inspect(name: string): Promise<ContainerState | null>;
   /** Containers carrying a label (key=value). */
   listByLabel(label: string): Promise<ContainerState[]>;
-  /** The id of the local image a reference names, or null when it is not present. */
-  imageId(ref: string): Promise<string | null>;
-  /** Registry digests the local image carries (`repo@sha256:...`), [] when absent. */
-  imageDigests(ref: string): Promise<string[]>;
+  /** The local image a reference names (its id, and the registry digests it carries: `repo@sha256:...`), or null when absent. */
+  image(ref: string): Promise<LocalImage | null>;
   /**
    * The digest the registry has for a reference now, asked through this
    * host's engine (its network path to the registry, nothing pulled); null
@@ -91,20 +94,12 @@ export class DockerodeContainerEngine implements ContainerEngine {
     return Promise.all(list.map(async (c) => toState(await this.docker.getContainer(c.Id).inspect())));
   }
 
-  async imageId(ref: string): Promise<string | null> {
+  async image(ref: string): Promise<LocalImage | null> {
     try {
-      return (await this.docker.getImage(ref).inspect()).Id;
+      const info = await this.docker.getImage(ref).inspect();
+      return { id: info.Id, digests: info.RepoDigests ?? [] };
     } catch (error) {
       if (statusOf(error) === 404) return null;
-      throw error;
-    }
-  }
-
-  async imageDigests(ref: string): Promise<string[]> {
-    try {
-      return (await this.docker.getImage(ref).inspect()).RepoDigests ?? [];
-    } catch (error) {
-      if (statusOf(error) === 404) return [];
       throw error;
     }
   }

@@ -22,14 +22,14 @@ export async function observeHost(desired: DesiredState, name: string, host: { c
     }),
   );
   const refs = new Set(desired.services.flatMap((s) => s.containers.filter((c) => c.host === name).map((c) => c.spec.image)));
-  const imageIds = new Map(await Promise.all([...refs].map(async (ref) => [ref, await engine.imageId(ref)] as const)));
+  const imageIds = new Map<string, string | null>();
   // A tag re-pushed to the registry must reach every host: compare the registry's digest with the local image's.
   const staleImages = new Set<string>();
   await Promise.all(
-    [...refs].filter(fromRegistry).map(async (ref) => {
-      if (!imageIds.get(ref)) return;
-      const [remote, local] = await Promise.all([engine.registryDigest(ref), engine.imageDigests(ref)]);
-      if (remote && !local.some((digest) => digest.endsWith(`@${remote}`))) staleImages.add(ref);
+    [...refs].map(async (ref) => {
+      const [local, remote] = await Promise.all([engine.image(ref), fromRegistry(ref) ? engine.registryDigest(ref) : null]);
+      imageIds.set(ref, local?.id ?? null);
+      if (local && remote && !local.digests.some((digest) => digest.endsWith(`@${remote}`))) staleImages.add(ref);
     }),
   );
   const [stepStamps, appliedConfig] = await Promise.all([

@@ -57,7 +57,7 @@ const HOSTILE_STRINGS = [
   '$(touch /tmp/pwned)',
   '`touch /tmp/pwned`',
   '127.0.0.1 && reboot',
-  '10.0.0.1|nc -l 4444',
+  '198.51.100.1|nc -l 4444',
   '-oProxyCommand=sh -c id',
   '../../../../etc/shadow',
   "x'; DROP DATABASE keystone; --",
@@ -120,7 +120,7 @@ const INVALID_VAR_TEXT: Record<string, fc.Arbitrary<string>> = {
   api_interface: hostileText.filter((v) => !isInterfaceName(v)),
   neutron_external_interface: hostileText.filter((v) => !isInterfaceName(v)),
   tunnel_interface: hostileText.filter((v) => !isInterfaceName(v)),
-  api_address: fc.oneof(fc.constantFrom('control01', 'localhost', '10.0.0.256', '::g', '10.0.0.1/24'), hostileText).filter((v) => !isIpAddress(v)),
+  api_address: fc.oneof(fc.constantFrom('control01', 'localhost', '198.51.100.256', '::g', '198.51.100.1/24'), hostileText).filter((v) => !isIpAddress(v)),
   storage_address: hostileText.filter((v) => !isIpAddress(v)),
 };
 

@@ -181,7 +181,7 @@ describe('INI inventory', () => {
       ['network_interface=eth0/../x', 'network_interface', /network interface name/],
       ['api_interface=averyveryverylongname', 'api_interface', /network interface name/],
       ['api_address=control01', 'api_address', /an IP address/],
-      ['storage_address=10.0.0.300', 'storage_address', /an IP address/],
+      ['storage_address=198.51.100.300', 'storage_address', /an IP address/],
       ['ansible_ssh_private_key_file=""', 'ansible_ssh_private_key_file', /a file path/],
     ];
     for (const [assignment, key, message] of cases) {
