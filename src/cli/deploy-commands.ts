@@ -12,7 +12,7 @@ import { isEmptyPlan, type Plan } from '../plan/diff.ts';
 import { createProgress } from './progress.ts';
 import { positiveInt, PROJECT_ROOT } from './shared.ts';
 
-interface CommonFlags {
+export interface CommonFlags {
   inventory: string;
   configdir: string;
   services?: string;
@@ -22,7 +22,7 @@ interface CommonFlags {
   json?: boolean;
 }
 
-function withDeploymentOptions(command: Command): Command {
+export function withDeploymentOptions(command: Command): Command {
   return command
     .option('-i, --inventory <file>', 'inventory file (ours in YAML, or kolla-ansible\'s INI)', join(PROJECT_ROOT, 'inventory', 'all-in-one.yml'))
     .option('--configdir <dir>', 'directory with globals.yml, passwords.yml and config/', '/etc/kolla')
@@ -43,7 +43,7 @@ function percentage(value: string): number {
  * Opens the deployment, runs the command, then prints the per-host recap
  * (stderr, or in the --json document) and fails if any host failed.
  */
-async function withDeployment<T>(
+export async function withDeployment<T>(
   flags: CommonFlags,
   run: (deployment: Deployment) => Promise<T>,
   toJson?: (result: T, deployment: Deployment) => unknown,
@@ -57,9 +57,13 @@ async function withDeployment<T>(
     { projectRoot: PROJECT_ROOT, inventoryFile: resolve(flags.inventory), configDir: resolve(flags.configdir) },
     { ...(services ? { services } : {}), ...fleetOptions(flags), ...(lockFor ? { lockFor } : {}) },
   );
-  // Interrupted (Ctrl-C, SIGTERM): release the hosts' locks before going.
+  // Interrupted (Ctrl-C, SIGTERM): finish a container swap under way (never leave a host with neither
+  // the old nor the new container running), then release the hosts' locks before going.
   const interrupted = (signal: NodeJS.Signals): void => {
-    void deployment.close().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    console.error(`kolla-ts: ${signal}: finishing the container swap under way, then stopping`);
+    void deployment
+      .settle()
+      .then(() => deployment.close()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
@@ -137,6 +141,7 @@ export function registerDeployCommands(program: Command): void {
         try {
           plan = await converge(deployment, {
             runSteps,
+            command: name,
             reporter: { start: (n, d) => progress.start(n, d), finish: (n, ok, d) => progress.finish(n, ok, d) },
           });
         } catch (error) {

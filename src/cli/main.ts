@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { DeployStepError, exitCodeFor, KollaError } from '../errors.ts';
 import { registerBuild } from './build-command.ts';
 import { registerDeployCommands } from './deploy-commands.ts';
+import { registerUpgradeCommands } from './upgrade-commands.ts';
 
 export function createProgram(): Command {
   const program = new Command('kolla-ts')
@@ -10,6 +11,7 @@ export function createProgram(): Command {
     .showHelpAfterError();
   registerBuild(program);
   registerDeployCommands(program);
+  registerUpgradeCommands(program);
   return program;
 }
 

@@ -7,7 +7,10 @@ import { stepId, type ContainerAction, type Plan, type ServicePlan } from '../pl
 import type { HostConnection } from '../transport/host.ts';
 import { appliedConfigPath, ownerPath, stepStampsPath, updateStateFile } from '../transport/state-files.ts';
 import { sqlIdentifier, sqlString } from '../util/escape.ts';
+import { execChecked, failure, guard } from './failures.ts';
+import { waitHealthy } from './health.ts';
 import type { Deployment } from './session.ts';
+import { candidateName, HostJournal, imageFacts } from '../state/revisions.ts';
 
 export interface ApplyReporter {
   start(name: string, detail?: string): void;
@@ -17,6 +20,8 @@ export interface ApplyReporter {
 export interface ApplyOptions {
   /** deploy runs steps; reconfigure only places config and updates containers. */
   runSteps: boolean;
+  /** The command, as the revisions it records name it. */
+  command: string;
   reporter: ApplyReporter;
 }
 
@@ -58,7 +63,7 @@ export async function applyPlan(deployment: Deployment, plan: Plan, options: App
   await Promise.all([...byName.keys()].map(run));
 }
 
-function isNothing(plan: ServicePlan): boolean {
+export function isNothing(plan: ServicePlan): boolean {
   return plan.files.length === 0 && plan.containers.every((c) => c.action === 'none') && plan.steps.every((s) => !s.run);
 }
 
@@ -135,7 +140,17 @@ async function applyService(deployment: Deployment, service: DesiredService, pla
     await onEachHost(async (host) => {
       const targets = service.containers.filter((c) => c.host === host && names.includes(c.name));
       for (const container of targets) await updateContainer(deployment, container, actionOf(container), configRoot);
-      await Promise.all(targets.map((container) => waitHealthy(deployment, container)));
+      const health = await Promise.allSettled(targets.map((container) => waitHealthy(deployment, container)));
+      // Each change is a revision of its container on this host, healthy or not.
+      await Promise.all(
+        targets.map(async (container, i) => {
+          if (!REVISED.has(actionOf(container).action)) return;
+          const result = health[i]!;
+          await recordRevision(deployment, container, options.command, result.status === 'fulfilled' ? null : (result.reason as Error));
+        }),
+      );
+      const failed = health.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     });
     names.forEach((n) => started.add(n));
   };
@@ -195,7 +210,7 @@ async function placeConfig(deployment: Deployment, connection: HostConnection, s
   }
 }
 
-async function ensureImage(engine: ContainerEngine, container: DesiredContainer, refresh = false): Promise<void> {
+export async function ensureImage(engine: ContainerEngine, container: DesiredContainer, refresh = false): Promise<void> {
   if (!refresh && (await engine.image(container.spec.image))) return;
   try {
     await engine.pull(container.spec.image);
@@ -213,12 +228,19 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
         await engine.create(container.spec);
         await engine.start(container.name);
         break;
-      case 'recreate':
-        await engine.stop(container.name, STOP_TIMEOUT_SECONDS);
-        await engine.remove(container.name);
-        await engine.create(container.spec);
-        await engine.start(container.name);
+      case 'recreate': {
+        // The new container exists before the old one stops: the stretch with neither is a rename long, and not cut by an interrupt.
+        const next = candidateName(container.name);
+        await engine.remove(next);
+        await engine.create({ ...container.spec, name: next });
+        await deployment.critical(async () => {
+          await engine.stop(container.name, STOP_TIMEOUT_SECONDS);
+          await engine.remove(container.name);
+          await engine.rename(next, container.name);
+          await engine.start(container.name);
+        });
         break;
+      }
       case 'restart': {
         await engine.restart(container.name, STOP_TIMEOUT_SECONDS);
         // Labels are fixed at creation: remember the config this container now runs with.
@@ -235,47 +257,7 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
   });
 }
 
-export async function waitHealthy(deployment: Deployment, container: DesiredContainer): Promise<void> {
-  const { engine } = await deployment.pool.get(container.host);
-  const deadline = Date.now() + Number(deployment.globals.health_timeout) * 1000;
-  let restarts: number | undefined;
-  for (;;) {
-    const state = await engine.inspect(container.name);
-    if (!state) throw await failure(deployment, container.host, container.name, 'wait for health', 'container disappeared');
-    restarts ??= state.restartCount;
-    // A service that exits is restarted by its policy: one restart is enough to know it does not come up.
-    if (!state.running) {
-      throw await failure(deployment, container.host, container.name, 'wait for health', `container stopped (exit code ${state.exitCode})`);
-    }
-    if (state.status === 'restarting' || state.restartCount > restarts) {
-      throw await failure(deployment, container.host, container.name, 'wait for health', 'container keeps exiting and being restarted');
-    }
-    if (state.health === undefined || state.health === 'healthy') return;
-    // Docker's first probe comes one interval after the start whatever the service does: run the test ourselves.
-    if (await passesHealthTest(engine, container)) return;
-    if (Date.now() > deadline) throw await failure(deployment, container.host, container.name, 'wait for health', `still ${state.health} after ${deployment.globals.health_timeout}s`);
-    // Often at first, when a service that starts quickly is noticed within half a second; then less, to spare the host.
-    const age = Date.now() - Date.parse(state.startedAt);
-    await new Promise((r) => setTimeout(r, age < FAST_PROBE_WINDOW_MS ? FAST_PROBE_MS : SLOW_PROBE_MS));
-  }
-}
-
-const FAST_PROBE_MS = 500;
-const FAST_PROBE_WINDOW_MS = 10_000;
-const SLOW_PROBE_MS = 2_000;
-
-/** The container's own health test, run now in the container (exec form, as Docker runs it). */
-export async function passesHealthTest(engine: ContainerEngine, container: DesiredContainer): Promise<boolean> {
-  const test = container.definition.healthcheck;
-  if (!test) return false;
-  try {
-    return (await engine.exec(container.name, test, {})).exitCode === 0;
-  } catch {
-    return false;
-  }
-}
-
-async function runStep(deployment: Deployment, service: DesiredService, desired: DesiredStep): Promise<void> {
+export async function runStep(deployment: Deployment, service: DesiredService, desired: DesiredStep): Promise<void> {
   const { engine } = await deployment.pool.get(desired.host);
   const step = desired.step;
   switch (step.kind) {
@@ -311,44 +293,33 @@ async function runStep(deployment: Deployment, service: DesiredService, desired:
   }
 }
 
-async function execChecked(
-  deployment: Deployment,
-  host: string,
-  container: string,
-  step: string,
-  run: () => Promise<{ exitCode: number; output: string }>,
-): Promise<void> {
-  const result = await guard(deployment, host, container, step, run);
-  if (result.exitCode !== 0) {
-    throw new DeployStepError(host, container, step, `exit code ${result.exitCode}`, tail(deployment.redact(result.output)));
-  }
+/** Container changes that make a revision (a plain start runs what was there). */
+const REVISED = new Set<ContainerAction['action']>(['create', 'recreate', 'restart']);
+
+async function recordRevision(deployment: Deployment, container: DesiredContainer, command: string, error: Error | null): Promise<void> {
+  const { engine, connection } = await deployment.pool.get(container.host);
+  const state = await engine.inspect(container.name);
+  if (!state) return;
+  await new HostJournal(connection, String(deployment.globals.node_config_directory), deployment.configDir).add(
+    {
+      host: container.host,
+      service: container.service,
+      container: container.name,
+      at: new Date().toISOString(),
+      command,
+      outcome: error ? 'failed' : 'healthy',
+      ...(error ? { detail: deployment.redact(error.message) } : {}),
+      containerId: state.id,
+      ...(await imageFacts(engine, container.spec.image, state.imageId)),
+      configHash: container.configHash,
+      definitionHash: container.definitionHash,
+      spec: container.spec,
+    },
+    container.configFiles,
+  );
 }
 
-/** Runs one host operation; any failure becomes a DeployStepError naming host, container and step, with the log tail. */
-async function guard<T>(deployment: Deployment, host: string, container: string, step: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    if (error instanceof DeployStepError) throw error;
-    throw await failure(deployment, host, container, step, (error as Error).message);
-  }
-}
-
-async function failure(deployment: Deployment, host: string, container: string, step: string, detail: string): Promise<DeployStepError> {
-  let logs = '';
-  try {
-    logs = await (await deployment.pool.get(host)).engine.logsTail(container, 30);
-  } catch {
-    logs = '';
-  }
-  return new DeployStepError(host, container, step, deployment.redact(detail), tail(deployment.redact(logs)));
-}
-
-function tail(text: string, lines = 30): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-async function recordStamp(deployment: Deployment, step: DesiredStep, stamp: string, configRoot: string): Promise<void> {
+export async function recordStamp(deployment: Deployment, step: DesiredStep, stamp: string, configRoot: string): Promise<void> {
   await updateStateFile((await deployment.pool.get(step.host)).connection, stepStampsPath(configRoot), stepId(step), stamp);
 }
 
@@ -364,7 +335,7 @@ function databaseSql(database: string, user: string, password: string): string {
 }
 
 /** Records on each unclaimed host which config directory manages it (see checkOwner); a host that cannot be claimed is out. */
-async function claimHosts(deployment: Deployment, hostNames: readonly string[]): Promise<void> {
+export async function claimHosts(deployment: Deployment, hostNames: readonly string[]): Promise<void> {
   const path = ownerPath(String(deployment.globals.node_config_directory));
   const settled = await forEachHost(
     hostNames.filter((name) => deployment.unclaimed.has(name)),

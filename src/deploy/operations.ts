@@ -9,8 +9,10 @@ import type { Role } from '../plan/roles.ts';
 import { diffState, isEmptyPlan, type ObservedHost, type Plan } from '../plan/diff.ts';
 import { observeHost } from '../plan/observe.ts';
 import { withoutDownHosts } from '../plan/scope.ts';
+import { candidateName, keptName } from '../state/revisions.ts';
 import { ownerPath, readStateFile, stepStampsPath, writeStateFile } from '../transport/state-files.ts';
-import { applyPlan, passesHealthTest, waitHealthy, type ApplyReporter } from './apply.ts';
+import { applyPlan, type ApplyOptions } from './apply.ts';
+import { passesHealthTest, waitHealthy } from './health.ts';
 import type { Deployment } from './session.ts';
 
 export async function computePlan(deployment: Deployment, options: { runSteps: boolean }): Promise<Plan> {
@@ -22,7 +24,7 @@ export async function computePlan(deployment: Deployment, options: { runSteps: b
  * answer is recorded in the recap and dropped from the desired state, with
  * the services that cannot run without it.
  */
-async function observeAndDiff(deployment: Deployment, options: { runSteps: boolean }): Promise<{ plan: Plan; observed: Map<string, ObservedHost> }> {
+export async function observeAndDiff(deployment: Deployment, options: { runSteps: boolean }): Promise<{ plan: Plan; observed: Map<string, ObservedHost> }> {
   const configRoot = String(deployment.globals.node_config_directory);
   const observed = new Map<string, ObservedHost>();
   const down = new Set<string>();
@@ -49,7 +51,7 @@ async function observeAndDiff(deployment: Deployment, options: { runSteps: boole
  * the plan leaves alone but that were still starting (after a host reboot,
  * say) are waited for too: the command ends when the cloud is up.
  */
-export async function converge(deployment: Deployment, options: { runSteps: boolean; reporter: ApplyReporter }): Promise<Plan> {
+export async function converge(deployment: Deployment, options: ApplyOptions): Promise<Plan> {
   const { plan, observed } = await observeAndDiff(deployment, { runSteps: options.runSteps });
   if (!isEmptyPlan(plan)) await applyPlan(deployment, plan, options);
   const untouched = new Set(plan.services.flatMap((s) => s.containers.filter((c) => c.action === 'none').map((c) => `${c.host}/${c.container}`)));
@@ -209,6 +211,8 @@ export async function destroy(deployment: Deployment, options: DestroyOptions, l
       for (const container of [...service.containers, ...(options.includeData ? service.dataContainers : [])].filter((c) => c.host === host)) {
         log(`${host}: removing ${container.name}`);
         await engine.remove(container.name);
+        // The rollback point an upgrade kept, and a replacement an interrupted run left.
+        if (container.kind === 'service') for (const other of [keptName(container.name), candidateName(container.name)]) await engine.remove(other);
         if (container.kind === 'service') await connection.remove(container.configDir);
         images.add(container.spec.image);
         removed++;

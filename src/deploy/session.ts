@@ -53,6 +53,14 @@ export interface Deployment {
   configDir: string;
   /** Replaces every password value in a text; applied to all output that comes from hosts. */
   redact(text: string): string;
+  /**
+   * Runs a short stretch that must not be cut in the middle (between
+   * stopping a container and starting its replacement): an interrupted
+   * command waits for these before it exits (see settle).
+   */
+  critical<T>(work: () => Promise<T>): Promise<T>;
+  /** Resolves once no critical stretch is running. */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -170,6 +178,7 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
     }
     const full = computeDesiredState({ roles, globals, passwords, inventory, facts, renderer, customDir, ...(options.services ? { services: options.services } : {}) });
     const { desired, blocked } = withoutDownHosts(limitToHosts(full, targets), down);
+    const running = new Set<Promise<unknown>>();
     const secrets = Object.values(passwords).filter((p) => p.length >= 4).sort((a, b) => b.length - a.length);
     return {
       roles,
@@ -184,6 +193,15 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
       unclaimed,
       configDir: paths.configDir,
       redact: (text) => secrets.reduce((out, secret) => out.split(secret).join('****'), text),
+      critical: (work) => {
+        const promise = work();
+        running.add(promise);
+        void promise.finally(() => running.delete(promise)).catch(() => undefined);
+        return promise;
+      },
+      settle: async () => {
+        while (running.size > 0) await Promise.allSettled([...running]);
+      },
       close: async () => {
         await unlock();
         await pool.close();

@@ -42,16 +42,22 @@ export interface ContainerState {
 export interface LocalImage {
   id: string;
   digests: string[];
+  labels: Record<string, string>;
 }
 
 export interface ExecResult {
   exitCode: number;
+  /** stdout and stderr as they came, for messages. */
   output: string;
+  /** stdout alone, for commands whose output is data (a database dump). */
+  stdout?: string;
 }
 
 /** The container operations the deployer needs from one host's engine. */
 export interface ContainerEngine {
   inspect(name: string): Promise<ContainerState | null>;
+  /** How an existing container was made, as a spec that makes its like again; null when absent. */
+  specOf(name: string): Promise<ContainerSpec | null>;
   /** Containers carrying a label (key=value). */
   listByLabel(label: string): Promise<ContainerState[]>;
   /** The local image a reference names (its id, and the registry digests it carries: `repo@sha256:...`), or null when absent. */
@@ -68,6 +74,7 @@ export interface ContainerEngine {
   stop(name: string, timeoutSeconds: number): Promise<void>;
   restart(name: string, timeoutSeconds: number): Promise<void>;
   remove(name: string): Promise<void>;
+  rename(name: string, newName: string): Promise<void>;
   /** Runs a container to completion and removes it. */
   runOnce(spec: ContainerSpec): Promise<ExecResult>;
   /** Runs a command in a running container; stdin is never logged. */
@@ -89,6 +96,17 @@ export class DockerodeContainerEngine implements ContainerEngine {
     }
   }
 
+  async specOf(name: string): Promise<ContainerSpec | null> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(name).inspect();
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    }
+    return toSpec(info);
+  }
+
   async listByLabel(label: string): Promise<ContainerState[]> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [label] } });
     return Promise.all(list.map(async (c) => toState(await this.docker.getContainer(c.Id).inspect())));
@@ -97,7 +115,7 @@ export class DockerodeContainerEngine implements ContainerEngine {
   async image(ref: string): Promise<LocalImage | null> {
     try {
       const info = await this.docker.getImage(ref).inspect();
-      return { id: info.Id, digests: info.RepoDigests ?? [] };
+      return { id: info.Id, digests: info.RepoDigests ?? [], labels: info.Config?.Labels ?? {} };
     } catch (error) {
       if (statusOf(error) === 404) return null;
       throw error;
@@ -151,6 +169,10 @@ export class DockerodeContainerEngine implements ContainerEngine {
     }
   }
 
+  async rename(name: string, newName: string): Promise<void> {
+    await this.docker.getContainer(name).rename({ name: newName });
+  }
+
   async runOnce(spec: ContainerSpec): Promise<ExecResult> {
     await this.remove(spec.name);
     const container = await this.docker.createContainer(toCreateOptions(spec));
@@ -172,10 +194,16 @@ export class DockerodeContainerEngine implements ContainerEngine {
       ...(options.user ? { User: options.user } : {}),
     });
     const stream = await exec.start({ hijack: true, stdin: options.stdin !== undefined });
-    const output = new PassThrough();
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
     const chunks: Buffer[] = [];
-    output.on('data', (chunk: Buffer) => chunks.push(chunk));
-    this.docker.modem.demuxStream(stream, output, output);
+    const outChunks: Buffer[] = [];
+    stdout.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      outChunks.push(chunk);
+    });
+    stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
+    this.docker.modem.demuxStream(stream, stdout, stderr);
     if (options.stdin !== undefined) stream.end(options.stdin);
     await new Promise<void>((resolve, reject) => {
       stream.on('end', resolve);
@@ -183,7 +211,7 @@ export class DockerodeContainerEngine implements ContainerEngine {
       stream.on('error', reject);
     });
     const info = await exec.inspect();
-    return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
+    return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8'), stdout: Buffer.concat(outChunks).toString('utf8') };
   }
 
   async logsTail(name: string, lines: number): Promise<string> {
@@ -245,6 +273,42 @@ function toCreateOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
       RestartPolicy: spec.restart ? { Name: 'unless-stopped' } : { Name: 'no' },
       LogConfig: { Type: 'json-file', Config: { 'max-size': '50m', 'max-file': '3' } },
     },
+  };
+}
+
+/** The inverse of toCreateOptions, for a container made by it. */
+function toSpec(info: Docker.ContainerInspectInfo): ContainerSpec {
+  const seconds = 1_000_000_000;
+  const host = info.HostConfig;
+  const health = info.Config.Healthcheck;
+  const pidMode = host.PidMode || undefined;
+  const ipcMode = host.IpcMode && host.IpcMode !== 'private' && host.IpcMode !== 'shareable' ? host.IpcMode : undefined;
+  return {
+    name: info.Name.replace(/^\//, ''),
+    image: info.Config.Image,
+    labels: info.Config.Labels ?? {},
+    environment: Object.fromEntries((info.Config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+    volumes: host.Binds ?? [],
+    volumesFrom: (host as { VolumesFrom?: string[] }).VolumesFrom ?? [],
+    privileged: Boolean(host.Privileged),
+    networkMode: host.NetworkMode ?? 'default',
+    ...(pidMode ? { pidMode } : {}),
+    ...(ipcMode ? { ipcMode } : {}),
+    capAdd: host.CapAdd ?? [],
+    ...(info.Config.User ? { user: info.Config.User } : {}),
+    ...(info.Config.Cmd ? { command: info.Config.Cmd } : {}),
+    ...(health?.Test && health.Test[0] === 'CMD'
+      ? {
+          healthcheck: {
+            test: health.Test.slice(1),
+            interval: (health.Interval ?? 0) / seconds,
+            timeout: (health.Timeout ?? 0) / seconds,
+            retries: health.Retries ?? 0,
+            startPeriod: (health.StartPeriod ?? 0) / seconds,
+          },
+        }
+      : {}),
+    restart: host.RestartPolicy?.Name === 'unless-stopped',
   };
 }
 

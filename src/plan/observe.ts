@@ -1,6 +1,6 @@
 import type { ContainerEngine } from '../engine/containers.ts';
 import type { HostConnection } from '../transport/host.ts';
-import { appliedConfigPath, readStateFile, stepStampsPath } from '../transport/state-files.ts';
+import { appliedConfigPath, readConfigDir, readStateFile, stepStampsPath } from '../transport/state-files.ts';
 import { LABEL, type DesiredState } from './desired.ts';
 import type { ObservedHost } from './diff.ts';
 
@@ -12,13 +12,7 @@ export async function observeHost(desired: DesiredState, name: string, host: { c
   const dirs = desired.services.flatMap((s) => s.containers.filter((c) => c.host === name));
   await Promise.all(
     dirs.map(async (container) => {
-      const files = new Map<string, string>();
-      for (const file of await connection.listDir(container.configDir)) {
-        if (file.startsWith('.')) continue; // temp files of an interrupted write
-        const content = await connection.readFile(`${container.configDir}/${file}`);
-        if (content) files.set(file, content.toString('utf8'));
-      }
-      configFiles.set(container.name, files);
+      configFiles.set(container.name, await readConfigDir(connection, container.configDir));
     }),
   );
   const refs = new Set(desired.services.flatMap((s) => s.containers.filter((c) => c.host === name).map((c) => c.spec.image)));

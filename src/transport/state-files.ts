@@ -38,3 +38,27 @@ export async function writeStateFile<T>(connection: HostConnection, path: string
   await connection.ensureDir(dirname(path), 0o700);
   await connection.writeFileAtomic(path, JSON.stringify(state, null, 2), 0o600);
 }
+
+/** The config files in a container's directory now (name → content). */
+export async function readConfigDir(connection: HostConnection, dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const name of await connection.listDir(dir)) {
+    if (name.startsWith('.')) continue; // temp files of an interrupted write
+    const content = await connection.readFile(`${dir}/${name}`);
+    if (content) files.set(name, content.toString('utf8'));
+  }
+  return files;
+}
+
+/** Makes a container's directory hold exactly these files, writing only what differs. */
+export async function writeConfigDir(connection: HostConnection, dir: string, files: readonly { name: string; content: string; mode: number }[], present: ReadonlyMap<string, string>): Promise<void> {
+  await connection.ensureDir(dir, 0o700);
+  for (const file of files) if (present.get(file.name) !== file.content) await connection.writeFileAtomic(`${dir}/${file.name}`, file.content, file.mode);
+  const wanted = new Set(files.map((f) => f.name));
+  for (const name of present.keys()) if (!wanted.has(name)) await connection.remove(`${dir}/${name}`);
+}
+
+/** Database dumps taken before schema migrations, on the database host. */
+export function backupsDir(configRoot: string): string {
+  return `${configRoot}/.kolla-ts/backups`;
+}

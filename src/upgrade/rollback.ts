@@ -1,0 +1,101 @@
+import { DeployStepError, KollaError } from '../errors.ts';
+import { claimHosts } from '../deploy/apply.ts';
+import { failure } from '../deploy/failures.ts';
+import type { Deployment } from '../deploy/session.ts';
+import { forEachHost } from '../fleet/runner.ts';
+import type { ContainerEngine } from '../engine/containers.ts';
+import { HostJournal, keptName, rollbackTarget, type Revision } from '../state/revisions.ts';
+import { batches, type Serial } from './rolling.ts';
+import { replaceContainer } from './swap.ts';
+
+export interface RollbackOptions {
+  /** A revision number (per container, as `history` shows); default: the one before the running one. */
+  to?: number;
+  serial: Serial;
+  healthTimeoutSeconds: number;
+  log(line: string): void;
+}
+
+/**
+ * Returns the one selected service to an earlier revision on each of its
+ * hosts, batch by batch: the image by id, the config files and the
+ * container definition that revision recorded. The kept container is
+ * brought back where it is that revision; otherwise the container is made
+ * again from the record. Gated on health like upgrade (an unhealthy result
+ * puts back what ran), and itself recorded as a revision.
+ */
+export async function rollback(deployment: Deployment, options: RollbackOptions): Promise<Revision[]> {
+  const service = deployment.desired.services[0]!;
+  const name = service.role.service;
+  const hosts = [...new Set(service.containers.map((c) => c.host))];
+  await claimHosts(deployment, hosts);
+  const done: Revision[] = [];
+  const cut = batches(hosts, options.serial);
+  for (const [index, batch] of cut.entries()) {
+    options.log(`${name}: rollback batch ${index + 1}/${cut.length}: ${batch.join(', ')}`);
+    const settled = await forEachHost(batch, { forks: deployment.policy.forks }, async (host) => {
+      const { engine, connection } = await deployment.pool.get(host);
+      const journal = new HostJournal(connection, String(deployment.globals.node_config_directory), deployment.configDir);
+      const restored: Revision[] = [];
+      for (const container of service.containers.filter((c) => c.host === host)) {
+        const running = await engine.inspect(container.name);
+        const choice = rollbackTarget(await journal.list(container.name), running?.id ?? null, options.to);
+        if ('error' in choice) throw new DeployStepError(host, container.name, 'rollback', choice.error);
+        const { target } = choice;
+        const useKept = (await engine.inspect(keptName(container.name)))?.id === target.containerId;
+        if (!useKept) await ensureRevisionImage(engine, host, target);
+        options.log(`${host}: ${container.name}: back to revision ${target.seq} (${target.image}, ${target.imageId.slice(7, 19)}, from ${useKept ? 'the kept container' : 'its record'})`);
+        restored.push(
+          await replaceContainer(
+            deployment,
+            {
+              host,
+              service: name,
+              container: container.name,
+              spec: target.spec,
+              files: await journal.files(target),
+              configDir: container.configDir,
+              configHash: target.configHash,
+              definitionHash: target.definitionHash,
+              healthcheck: target.spec.healthcheck?.test ?? null,
+              useKept,
+              ...(useKept ? {} : { pinnedImage: target.imageId }),
+              restores: target.seq,
+            },
+            { command: 'rollback', healthTimeoutSeconds: options.healthTimeoutSeconds, log: options.log },
+          ),
+        );
+      }
+      return restored;
+    });
+    let failed = false;
+    for (const result of settled) {
+      if (result.status === 'done') {
+        done.push(...result.value);
+        deployment.recap.ok(result.host, result.value.length);
+      } else if (result.status === 'failed') {
+        failed = true;
+        const error = result.error instanceof KollaError ? result.error : await failure(deployment, result.host, name, 'rollback', String(result.error));
+        deployment.recap.fail(result.host, error, deployment.redact);
+      }
+    }
+    if (failed) {
+      options.log(`${name}: rollback stopped; ${cut.slice(index + 1).flat().join(', ') || 'no other host'} left as it was`);
+      break;
+    }
+  }
+  return done;
+}
+
+/** The image a revision ran, by id: present, or pulled by the registry digest it was recorded with. */
+async function ensureRevisionImage(engine: ContainerEngine, host: string, revision: Revision): Promise<void> {
+  if (await engine.image(revision.imageId)) return;
+  if (!revision.repoDigest) {
+    throw new DeployStepError(host, revision.container, 'rollback', `image ${revision.imageId} of revision ${revision.seq} is no longer on the host, and no registry digest was recorded to pull it by`);
+  }
+  try {
+    await engine.pull(revision.repoDigest);
+  } catch (error) {
+    throw new DeployStepError(host, revision.container, 'rollback', `cannot pull ${revision.repoDigest} (revision ${revision.seq}): ${(error as Error).message}`);
+  }
+}
