@@ -120,12 +120,18 @@ export interface CliRun {
   stdout: string;
 }
 
+export interface CliOutcome extends CliRun {
+  /** The exit status; null when a signal ended it. */
+  status: number | null;
+  stderr: string;
+}
+
 /**
  * Runs the CLI under GNU time (installed from Debian when missing): wall
- * seconds, CPU seconds, peak memory and what it printed. Asynchronous, so a
- * bench can probe while it runs.
+ * seconds, CPU seconds, peak memory, exit status and what it printed,
+ * whatever the exit status. Asynchronous, so a bench can probe while it runs.
  */
-export async function timedCli(label: string, args: readonly string[]): Promise<CliRun> {
+export async function runTimedCli(args: readonly string[]): Promise<CliOutcome> {
   if (spawnSync('sh', ['-c', 'command -v /usr/bin/time']).status !== 0) spawnSync('apt-get', ['install', '-y', '-qq', 'time'], { stdio: 'ignore' });
   const timeFile = join(mkdtempSync(join(tmpdir(), 'kolla-ts-bench-time-')), 'time');
   const started = process.hrtime.bigint();
@@ -137,10 +143,17 @@ export async function timedCli(label: string, args: readonly string[]): Promise<
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-3000)));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const status = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (status !== 0) throw new Error(`${label} failed (exit ${status}): ${stderr}`);
-  const [user, system, rssKiB] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).map(Number);
-  return { seconds, cpuSeconds: user! + system!, rssMiB: rssKiB! / 1024, stdout };
+  // After a non-zero exit, GNU time writes "Command exited with non-zero status N" before the format's line.
+  const [user, system, rssKiB] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number);
+  return { seconds, cpuSeconds: user! + system!, rssMiB: rssKiB! / 1024, stdout, stderr, status };
+}
+
+/** runTimedCli for a run that must succeed: a non-zero exit throws, with the end of stderr. */
+export async function timedCli(label: string, args: readonly string[]): Promise<CliRun> {
+  const { status, stderr, ...run } = await runTimedCli(args);
+  if (status !== 0) throw new Error(`${label} failed (exit ${status}): ${stderr.slice(-3000)}`);
+  return run;
 }

@@ -88,6 +88,28 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, sec
   }
 }
 
+/** A new version of an image: zed plus a label, pushed under a tag of this run. Returns the tag. */
+async function pushLabelledTag(image: string): Promise<string> {
+  const tag = `zed-up-${runId}`;
+  const context = mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-tag-'));
+  writeFileSync(join(context, 'Dockerfile'), `FROM ${REGISTRY}/kolla/${image}:zed\nLABEL org.kolla-ts.test-upgrade=${runId}\n`);
+  await run('docker', ['build', '-q', '-t', `${REGISTRY}/kolla/${image}:${tag}`, context]);
+  await run('docker', ['push', `${REGISTRY}/kolla/${image}:${tag}`]);
+  rmSync(context, { recursive: true, force: true });
+  return tag;
+}
+
+/** A server's qemu process on this machine (libvirt runs in the host's pid namespace) and its status in nova. */
+async function serverProbe(name: string): Promise<{ serverId: string; qemuPid: () => Promise<string>; status: () => Promise<string> }> {
+  const [server] = (await openstack('server', 'list', '--name', name)) as { ID: string }[];
+  const instance = ((await openstack('server', 'show', server!.ID)) as Record<string, string>)['OS-EXT-SRV-ATTR:instance_name']!;
+  return {
+    serverId: server!.ID,
+    qemuPid: async () => (await run('pgrep', ['-f', `guest=${instance}`]).catch(() => ({ stdout: '' }))).stdout.trim(),
+    status: async () => ((await openstack('server', 'show', server!.ID)) as { status: string }).status,
+  };
+}
+
 describe('all-in-one cloud', () => {
   beforeAll(async () => {
     await requireEngine();
@@ -227,11 +249,7 @@ describe('all-in-one cloud', () => {
   });
 
   it('keeps a running server across a restart and a replacement of nova_libvirt: same qemu process, and nova still stops and starts it', { timeout: 20 * 60_000 }, async () => {
-    const [server] = (await openstack('server', 'list', '--name', `e2e-server-${runId}-2`)) as { ID: string }[];
-    const instance = ((await openstack('server', 'show', server!.ID)) as Record<string, string>)['OS-EXT-SRV-ATTR:instance_name']!;
-    // libvirt runs in the host's pid namespace: its guests are this machine's processes.
-    const qemuPid = async (): Promise<string> => (await run('pgrep', ['-f', `guest=${instance}`]).catch(() => ({ stdout: '' }))).stdout.trim();
-    const status = async (): Promise<string> => ((await openstack('server', 'show', server!.ID)) as { status: string }).status;
+    const { qemuPid, status, serverId } = await serverProbe(`e2e-server-${runId}-2`);
     const pid = await qemuPid();
     expect(pid).toMatch(/^\d+$/);
 
@@ -254,14 +272,78 @@ describe('all-in-one cloud', () => {
     expect(await status()).toBe('ACTIVE');
 
     // nova still drives the guest through the new libvirtd.
-    await run('openstack', ['server', 'stop', server!.ID], { env: { ...process.env, ...openstackEnv } });
+    await run('openstack', ['server', 'stop', serverId], { env: { ...process.env, ...openstackEnv } });
     await waitFor('server SHUTOFF', async () => ((await status()) === 'SHUTOFF' ? true : undefined), 300);
     expect(await qemuPid()).toBe('');
-    await run('openstack', ['server', 'start', server!.ID], { env: { ...process.env, ...openstackEnv } });
+    await run('openstack', ['server', 'start', serverId], { env: { ...process.env, ...openstackEnv } });
     await waitFor('server ACTIVE again', async () => ((await status()) === 'ACTIVE' ? true : undefined), 300);
     expect(await qemuPid()).toMatch(/^\d+$/);
     rmSync(libvirtdConf);
     expect((await kollaTs(['deploy', ...deployArgs])).code).toBe(0);
+  });
+
+  it('upgrades keystone with a database backup first, history lists both revisions and the backup, and rollback returns it', { timeout: 15 * 60_000 }, async () => {
+    const tag = await pushLabelledTag('keystone');
+    const globals = readFileSync(join(configDir, 'globals.yml'), 'utf8');
+    try {
+      writeFileSync(join(configDir, 'globals.yml'), `${globals}keystone_tag: ${tag}\n`);
+      const upgraded = await kollaTs(['upgrade', ...deployArgs, '--services', 'keystone']);
+      expect(upgraded.code, upgraded.stderr.slice(-3000)).toBe(0);
+      const backup = /backed up to (\/etc\/kolla\/\.kolla-ts\/backups\/keystone-[^ ]+\.sql)/.exec(upgraded.stderr)?.[1];
+      expect(backup, upgraded.stderr).toBeDefined();
+      // Taken before the migration ran with the new image.
+      expect(upgraded.stderr.indexOf('backed up to')).toBeLessThan(upgraded.stderr.indexOf('bootstrap keystone'));
+      expect(statSync(backup!).mode & 0o777).toBe(0o600);
+      expect(readFileSync(backup!, 'utf8')).toContain('CREATE TABLE `user`');
+      expect((await docker.getContainer('keystone').inspect()).Config.Image).toBe(`${REGISTRY}/kolla/keystone:${tag}`);
+      expect(await openstack('token', 'issue')).toHaveProperty('id');
+      const history = await kollaTs(['history', 'keystone', ...deployArgs, '--json']);
+      const recorded = JSON.parse(history.stdout) as { revisions: { command: string; image: string; running: boolean; outcome: string }[]; backups: { path: string }[] };
+      expect(recorded.revisions.find((r) => r.running)).toMatchObject({ command: 'upgrade', outcome: 'healthy', image: `${REGISTRY}/kolla/keystone:${tag}` });
+      expect(recorded.revisions.some((r) => !r.running && r.outcome === 'healthy' && r.image === `${REGISTRY}/kolla/keystone:zed`)).toBe(true);
+      expect(recorded.backups.map((b) => b.path)).toContain(backup);
+    } finally {
+      writeFileSync(join(configDir, 'globals.yml'), globals);
+    }
+    const rolledBack = await kollaTs(['rollback', 'keystone', ...deployArgs]);
+    expect(rolledBack.code, rolledBack.stderr.slice(-3000)).toBe(0);
+    expect((await docker.getContainer('keystone').inspect()).Config.Image).toBe(`${REGISTRY}/kolla/keystone:zed`);
+    expect(await openstack('token', 'issue')).toHaveProperty('id');
+    expect((await kollaTs(['plan', ...deployArgs])).stdout).toContain('Nothing to do');
+  });
+
+  it('upgrades nova_compute and nova_libvirt and rolls them back while a server runs: same qemu process, ACTIVE, and nova still stops and starts it', { timeout: 20 * 60_000 }, async () => {
+    const { qemuPid, status, serverId } = await serverProbe(`e2e-server-${runId}-2`);
+    const pid = await qemuPid();
+    expect(pid).toMatch(/^\d+$/);
+    const dataBefore = (await docker.getContainer('nova_compute_data').inspect()).Id;
+    const computeTag = await pushLabelledTag('nova-compute');
+    const libvirtTag = await pushLabelledTag('nova-libvirt');
+    const globals = readFileSync(join(configDir, 'globals.yml'), 'utf8');
+    try {
+      writeFileSync(join(configDir, 'globals.yml'), `${globals}nova_compute_tag: ${computeTag}\nnova_libvirt_tag: ${libvirtTag}\n`);
+      const upgraded = await kollaTs(['upgrade', ...deployArgs, '--services', 'nova']);
+      expect(upgraded.code, upgraded.stderr.slice(-3000)).toBe(0);
+      expect(upgraded.stderr).toContain('localhost: nova_compute: healthy after');
+      expect(upgraded.stderr).toContain('localhost: nova_libvirt: healthy after');
+      expect((await docker.getContainer('nova_libvirt').inspect()).Config.Image).toBe(`${REGISTRY}/kolla/nova-libvirt:${libvirtTag}`);
+      expect(await qemuPid()).toBe(pid);
+      expect(await status()).toBe('ACTIVE');
+    } finally {
+      writeFileSync(join(configDir, 'globals.yml'), globals);
+    }
+    const rolledBack = await kollaTs(['rollback', 'nova', ...deployArgs]);
+    expect(rolledBack.code, rolledBack.stderr.slice(-3000)).toBe(0);
+    expect((await docker.getContainer('nova_compute').inspect()).Config.Image).toBe(`${REGISTRY}/kolla/nova-compute:zed`);
+    expect(await qemuPid()).toBe(pid);
+    expect(await status()).toBe('ACTIVE');
+    // The data container was never replaced.
+    expect((await docker.getContainer('nova_compute_data').inspect()).Id).toBe(dataBefore);
+    await run('openstack', ['server', 'stop', serverId], { env: { ...process.env, ...openstackEnv } });
+    await waitFor('server SHUTOFF', async () => ((await status()) === 'SHUTOFF' ? true : undefined), 300);
+    await run('openstack', ['server', 'start', serverId], { env: { ...process.env, ...openstackEnv } });
+    await waitFor('server ACTIVE again', async () => ((await status()) === 'ACTIVE' ? true : undefined), 300);
+    expect((await kollaTs(['plan', ...deployArgs])).stdout).toContain('Nothing to do');
   });
 
   it('deploys again with nothing changed: empty plan, nothing restarted', { timeout: 10 * 60_000 }, async () => {

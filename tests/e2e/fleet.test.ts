@@ -27,8 +27,8 @@ let inventory: string;
 const args = (): string[] => ['-i', inventory, '--configdir', configDir];
 const node = (name: string): FleetNode => fleet.nodes.find((n) => n.name === name)!;
 
-async function kollaTs(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runCli(argv, { onLine: log });
+async function kollaTs(argv: string[], options: Parameters<typeof runCli>[1] = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCli(argv, { onLine: log, ...options });
 }
 
 /** memcached's start time on each node ('' where it is not running), asked of each node's own engine. */
@@ -232,5 +232,166 @@ describe('a fleet of real hosts over SSH', () => {
     const pulled = await kollaTs(['pull', ...args(), '--json']);
     expect(pulled.code).toBe(0);
     expect((JSON.parse(pulled.stdout) as { hosts: { outcome: string }[] }).hosts.every((h) => h.outcome === 'ok')).toBe(true);
+  });
+
+  describe('upgrade, rollback and history', () => {
+    const ref = (tag: string): string => `${REGISTRY}/${NAMESPACE}/memcached:${tag}`;
+    let baseGlobals: string;
+
+    /** A tag of memcached made from zed by a Dockerfile tail: a label (a harmless new version), or a changed binary. */
+    async function pushTag(tag: string, tail: string): Promise<void> {
+      const context = mkdtempSync(join(tmpdir(), 'kolla-ts-upgrade-'));
+      writeFileSync(join(context, 'Dockerfile'), `FROM ${ref('zed')}\n${tail}\n`);
+      await run('docker', ['build', '-q', '-t', ref(tag), context]);
+      await run('docker', ['push', ref(tag)]);
+    }
+
+    /** The operator's way to choose a version: memcached_tag in globals.yml. */
+    function selectTag(tag: string): void {
+      writeFileSync(join(configDir, 'globals.yml'), `${baseGlobals}memcached_tag: ${tag}\n`);
+    }
+
+    async function inspect(name: string, container = 'memcached'): Promise<{ id: string; image: string; imageId: string; running: boolean; health: string } | null> {
+      const result = await exec(node(name), `docker inspect -f '{{.Id}} {{.Config.Image}} {{.Image}} {{.State.Running}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' ${container}`);
+      if (result.code !== 0) return null;
+      const [id, image, imageId, running, health] = result.stdout.trim().split(' ');
+      return { id: id!, image: image!, imageId: imageId!, running: running === 'true', health: health ?? '' };
+    }
+
+    async function all(container = 'memcached'): Promise<Record<string, Awaited<ReturnType<typeof inspect>>>> {
+      return Object.fromEntries(await Promise.all(NODES.map(async (name) => [name, await inspect(name, container)] as const)));
+    }
+
+    interface HistoryRow {
+      host: string;
+      container: string;
+      seq: number;
+      command: string;
+      outcome: string;
+      image: string;
+      imageId: string;
+      running: boolean;
+      restores?: number;
+    }
+
+    async function history(): Promise<HistoryRow[]> {
+      const result = await kollaTs(['history', 'memcached', ...args(), '--json']);
+      expect(result.code, result.stderr).toBe(0);
+      return (JSON.parse(result.stdout) as { revisions: HistoryRow[] }).revisions;
+    }
+
+    beforeAll(async () => {
+      baseGlobals = readFileSync(join(configDir, 'globals.yml'), 'utf8');
+      // Every host on zed, deployed: what an operator has before an upgrade.
+      selectTag('zed');
+      const deployed = await kollaTs(['deploy', ...args()]);
+      expect(deployed.code, deployed.stderr.slice(-2000)).toBe(0);
+      await pushTag('zed-up1', 'LABEL org.kolla-ts.test-upgrade=up1');
+      // Runs, but memcached never listens: its health check never passes.
+      await pushTag('zed-broken', 'USER root\nRUN mv /usr/bin/memcached /usr/bin/memcached.real && printf \'#!/bin/sh\\nexec sleep 100000\\n\' > /usr/bin/memcached && chmod 0755 /usr/bin/memcached\nUSER memcached');
+      // Healthy, five seconds after it starts: slow enough to interrupt an upgrade in the middle.
+      await pushTag('zed-slow', 'USER root\nRUN mv /usr/bin/memcached /usr/bin/memcached.real && printf \'#!/bin/sh\\nsleep 5\\nexec /usr/bin/memcached.real "$@"\\n\' > /usr/bin/memcached && chmod 0755 /usr/bin/memcached\nUSER memcached');
+    }, 10 * 60_000);
+
+    afterAll(() => {
+      if (baseGlobals) writeFileSync(join(configDir, 'globals.yml'), baseGlobals);
+    });
+
+    it('upgrades host by host to a new tag, each healthy before the next, with history showing both revisions', { timeout: 10 * 60_000 }, async () => {
+      const before = await all();
+      selectTag('zed-up1');
+      const result = await kollaTs(['upgrade', ...args(), '--serial', '1']);
+      expect(result.code, result.stderr.slice(-3000)).toBe(0);
+      // One host at a time, in inventory order, each gated before the next batch starts.
+      const order = NODES.flatMap((name, i) => [`memcached: batch ${i + 1}/3: ${name}`, `${name}: memcached: healthy after`]);
+      const positions = order.map((line) => result.stderr.indexOf(line));
+      expect(positions.every((p) => p >= 0), result.stderr).toBe(true);
+      expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+      const after = await all();
+      const kept = await all('memcached_previous');
+      for (const name of NODES) {
+        expect(after[name]).toMatchObject({ image: ref('zed-up1').replace(REGISTRY, fleet.registry), running: true });
+        // The old container is kept, stopped, as this host's rollback point.
+        expect(kept[name]).toMatchObject({ id: before[name]!.id, running: false });
+      }
+      const rows = await history();
+      for (const name of NODES) {
+        const mine = rows.filter((r) => r.host === name);
+        const running = mine.filter((r) => r.running);
+        expect(running).toHaveLength(1);
+        expect(running[0]).toMatchObject({ command: 'upgrade', outcome: 'healthy', imageId: after[name]!.imageId });
+        expect(mine.some((r) => r.outcome === 'healthy' && r.imageId === before[name]!.imageId && !r.running)).toBe(true);
+      }
+      // Kept on the host (0600, beside the config) and on the deploy host.
+      const records = await exec(node('node2'), "stat -c '%a %n' /etc/kolla/.kolla-ts/revisions/memcached/*.json");
+      expect(records.stdout.trim().split('\n').every((line) => line.startsWith('600 '))).toBe(true);
+      const seq = rows.find((r) => r.host === 'node2' && r.running)!.seq;
+      expect(readFileSync(join(configDir, 'revisions', 'node2', 'memcached', `${seq}.json`), 'utf8')).toContain('"command": "upgrade"');
+    });
+
+    it('puts the old container back on the first host when the new tag is not healthy, stops the rollout, and leaves the other hosts untouched', { timeout: 10 * 60_000 }, async () => {
+      const before = await all();
+      selectTag('zed-broken');
+      const result = await kollaTs(['upgrade', ...args(), '--serial', '1', '--health-timeout', '10']);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('node1: memcached: wait for health failed');
+      expect(result.stderr).toContain('and its config are back and healthy');
+      expect(result.stderr).toContain("--- last lines of memcached's log on node1 ---");
+      expect(result.stderr).toContain('rollout stopped: node1 failed; node2, node3 left as it was');
+      const after = await all();
+      // The same container as before on every host: node1's came back, the others were never touched.
+      for (const name of NODES) expect(after[name]).toMatchObject({ id: before[name]!.id, running: true });
+      expect((await exec(node('node1'), 'docker inspect -f "{{.State.Health.Status}}" memcached')).stdout.trim()).not.toBe('unhealthy');
+      // Every host had the new image before anything changed anywhere.
+      for (const name of NODES) expect((await exec(node(name), `docker image inspect ${ref('zed-broken').replace(REGISTRY, fleet.registry)}`)).code).toBe(0);
+      const rows = await history();
+      expect(rows.some((r) => r.host === 'node1' && r.outcome === 'rolled back' && r.image.endsWith(':zed-broken'))).toBe(true);
+      expect(rows.some((r) => r.host !== 'node1' && r.image.endsWith(':zed-broken'))).toBe(false);
+    });
+
+    it('rollback returns every host to the previous revision, by image id', { timeout: 10 * 60_000 }, async () => {
+      const rows = await history();
+      // The revision before the running one: the last that ran zed (the re-push test made zed name a newer image).
+      const zedImage = rows.filter((r) => r.host === 'node1' && r.outcome === 'healthy' && r.image.endsWith(':zed')).at(-1)!.imageId;
+      selectTag('zed');
+      const result = await kollaTs(['rollback', 'memcached', ...args()]);
+      expect(result.code, result.stderr.slice(-3000)).toBe(0);
+      const after = await all();
+      for (const name of NODES) expect(after[name]).toMatchObject({ imageId: zedImage, running: true });
+      const latest = await history();
+      for (const name of NODES) {
+        expect(latest.find((r) => r.host === name && r.running)).toMatchObject({ command: 'rollback', outcome: 'healthy', imageId: zedImage });
+      }
+      const plan = await kollaTs(['plan', ...args()]);
+      expect(plan.stdout).toContain('Nothing to do');
+    });
+
+    it('refuses a second run while an upgrade holds the hosts; an upgrade killed mid-way leaves each host running the old or the new container, and a re-run converges', { timeout: 10 * 60_000 }, async () => {
+      selectTag('zed-slow');
+      let child: import('node:child_process').ChildProcess | undefined;
+      let second: Promise<{ code: number; stderr: string }> | undefined;
+      const first = kollaTs(['upgrade', ...args(), '--serial', '1'], {
+        onStart: (c) => (child = c),
+        onLine: (line) => {
+          log(line);
+          // node1's new container is starting (five seconds to health): the middle of the rollout.
+          if (!second && line.includes('node1: memcached: replaced')) second = kollaTs(['upgrade', ...args(), '--serial', '1']);
+        },
+      });
+      await expect.poll(() => second, { timeout: 120_000 }).toBeDefined();
+      const refused = await second!;
+      expect(refused.code).toBe(7);
+      expect(refused.stderr).toMatch(/is being changed by another kolla-ts run: upgrade \(pid \d+/);
+      child!.kill('SIGKILL');
+      await first;
+      const states = await all();
+      for (const name of NODES) expect(states[name]?.running, name).toBe(true);
+      const rerun = await kollaTs(['upgrade', ...args(), '--serial', '1']);
+      expect(rerun.code, rerun.stderr.slice(-3000)).toBe(0);
+      const after = await all();
+      for (const name of NODES) expect(after[name]).toMatchObject({ image: ref('zed-slow').replace(REGISTRY, fleet.registry), running: true });
+      const plan = await kollaTs(['plan', ...args()]);
+      expect(plan.stdout).toContain('Nothing to do');
+    });
   });
 });
