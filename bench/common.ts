@@ -7,6 +7,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
+import Docker from 'dockerode';
+import type { FleetNode } from '../tests/helpers/fleet.ts';
 
 export const ROOT = join(import.meta.dirname, '..');
 export const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -156,4 +158,16 @@ export async function timedCli(label: string, args: readonly string[]): Promise<
   const { status, stderr, ...run } = await runTimedCli(args);
   if (status !== 0) throw new Error(`${label} failed (exit ${status}): ${stderr.slice(-3000)}`);
   return run;
+}
+
+/** Removes the nodes and their engine volumes (as each container mounts them), by id. */
+export async function removeFleetNodes(nodes: readonly FleetNode[]): Promise<void> {
+  const docker = new Docker();
+  for (const node of nodes) {
+    const container = docker.getContainer(node.container);
+    const { Mounts } = await container.inspect();
+    await container.remove({ force: true });
+    for (const mount of Mounts) if (mount.Type === 'volume' && mount.Name) await docker.getVolume(mount.Name).remove();
+  }
+  console.log(`removed nodes ${nodes.map((n) => n.name).join(', ')} and their volumes`);
 }

@@ -41,7 +41,7 @@ import { LABEL } from '../src/plan/desired.ts';
 import { SshHost } from '../src/transport/ssh.ts';
 import { REGISTRY } from '../tests/helpers/environment.ts';
 import { ensureFleet, exec, writeInventory, type FleetNode } from '../tests/helpers/fleet.ts';
-import { describeMachine, ROOT, startRecord, timedCli, writeRecord, type RunRecord } from './common.ts';
+import { describeMachine, removeFleetNodes, ROOT, startRecord, timedCli, writeRecord, type RunRecord } from './common.ts';
 
 /** Logins each node's sshd accepted during one run, by node name. */
 export type Logins = Record<string, number>;
@@ -205,18 +205,6 @@ function knownHostKey(knownHostsFile: string, address: string): (key: Buffer) =>
   return (key) => trusted.has(fingerprint(key));
 }
 
-/** Removes the nodes and their engine volumes (as each container mounts them), by id. */
-async function removeNodes(nodes: readonly FleetNode[]): Promise<void> {
-  const docker = new Docker();
-  for (const node of nodes) {
-    const container = docker.getContainer(node.container);
-    const { Mounts } = await container.inspect();
-    await container.remove({ force: true });
-    for (const mount of Mounts) if (mount.Type === 'volume' && mount.Name) await docker.getVolume(mount.Name).remove();
-  }
-  console.log(`removed nodes ${nodes.map((n) => n.name).join(', ')} and their volumes`);
-}
-
 const header = startRecord('fanout');
 console.log(`machine: ${describeMachine(header.machine)}`);
 console.log(`commit ${header.git.commit}${header.git.dirty ? ' (tree dirty)' : ''}; ${sizes.join(', ')} nodes; ${rounds} rounds\n`);
@@ -290,7 +278,7 @@ try {
     results.push(sample);
   }
 } finally {
-  if (!flags['keep-nodes']) await removeNodes(fleet.nodes);
+  if (!flags['keep-nodes']) await removeFleetNodes(fleet.nodes);
 }
 
 const settings: FanoutSettings = { sizes, rounds, forks: FORKS, services: [SERVICE], image, nodesKept: flags['keep-nodes'] };
