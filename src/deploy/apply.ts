@@ -274,18 +274,30 @@ export async function runStep(deployment: Deployment, service: DesiredService, d
         engine.exec(step.container, step.command, { ...(step.user ? { user: step.user } : {}), ...(desired.stdin !== undefined ? { stdin: desired.stdin } : {}) }),
       );
       return;
-    case 'bootstrap': {
+    case 'bootstrap':
+    case 'oneshot': {
       const container = service.containers.find((c) => c.name === step.container && c.host === desired.host)!;
       await ensureImage(engine, container);
+      const mode = step.kind === 'bootstrap' ? { KOLLA_BOOTSTRAP: '' } : step.environment;
       const oneShot: ContainerSpec = {
         ...container.spec,
         name: `${container.name}_bootstrap`,
         labels: { [LABEL.bootstrap]: container.name, [LABEL.service]: container.service },
-        environment: { ...container.spec.environment, KOLLA_BOOTSTRAP: '' },
+        environment: { ...container.spec.environment, ...mode },
         restart: false,
       };
       delete oneShot.healthcheck;
-      await execChecked(deployment, desired.host, oneShot.name, desired.description, () => engine.runOnce(oneShot));
+      const okExitCodes = step.kind === 'oneshot' ? step.okExitCodes : [0];
+      await execChecked(deployment, desired.host, oneShot.name, desired.description, () => engine.runOnce(oneShot), okExitCodes);
+      return;
+    }
+    case 'restart': {
+      for (const name of step.containers) {
+        const container = service.containers.find((c) => c.name === name && c.host === desired.host);
+        if (!container) continue;
+        await guard(deployment, desired.host, name, desired.description, () => engine.restart(name, STOP_TIMEOUT_SECONDS));
+        await waitHealthy(deployment, container);
+      }
       return;
     }
     case 'start':

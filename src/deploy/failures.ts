@@ -7,9 +7,10 @@ export async function execChecked(
   container: string,
   step: string,
   run: () => Promise<{ exitCode: number; output: string }>,
+  okExitCodes: readonly number[] = [0],
 ): Promise<void> {
   const result = await guard(deployment, host, container, step, run);
-  if (result.exitCode !== 0) {
+  if (!okExitCodes.includes(result.exitCode)) {
     throw new DeployStepError(host, container, step, `exit code ${result.exitCode}`, tail(deployment.redact(result.output)));
   }
 }

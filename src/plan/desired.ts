@@ -79,6 +79,8 @@ export interface DesiredService {
   containers: DesiredContainer[];
   dataContainers: DesiredContainer[];
   steps: DesiredStep[];
+  /** The role's own upgrade sequence (see UpgradeSequence). */
+  upgrade: { before: DesiredStep[]; after: DesiredStep[] };
 }
 
 export interface DesiredState {
@@ -157,7 +159,11 @@ export function computeDesiredState(input: DesiredInput): DesiredState {
       }
     }
     const steps = role.steps.map((step, index) => desiredStep(input, role, step, index, containers, contextFor));
-    return { role, containers, dataContainers, steps };
+    const upgrade = {
+      before: role.upgrade.before.map((step, index) => desiredStep(input, role, step, index, containers, contextFor, 'upgrade.before')),
+      after: role.upgrade.after.map((step, index) => desiredStep(input, role, step, index, containers, contextFor, 'upgrade.after')),
+    };
+    return { role, containers, dataContainers, steps, upgrade };
   });
   return { services, hosts: [...hosts].sort() };
 }
@@ -331,17 +337,18 @@ function desiredStep(
   index: number,
   containers: readonly DesiredContainer[],
   contextFor: (host: string) => TemplateContext,
+  list = 'steps',
 ): DesiredStep {
   const toolboxHost = (): string => {
     const toolbox = input.roles.find((r) => r.containers.some((c) => c.name === 'kolla_toolbox'));
     const def = toolbox?.containers.find((c) => c.name === 'kolla_toolbox');
     if (!toolbox || !def || input.globals[toolbox.enable] !== true) {
-      throw new InputError(`${role.service}: a ${step.kind} step needs kolla_toolbox, which is not enabled`, { file: role.file, key: `steps.${index}` });
+      throw new InputError(`${role.service}: a ${step.kind} step needs kolla_toolbox, which is not enabled`, { file: role.file, key: `${list}.${index}` });
     }
     return hostsFor(input.inventory, toolbox, def)[0]!;
   };
   const firstHostOf = (name: string): DesiredContainer => containers.find((c) => c.name === name)!;
-  const where = `${role.file} (steps.${index}.${step.kind})`;
+  const where = `${role.file} (${list}.${index}.${step.kind})`;
   switch (step.kind) {
     case 'database': {
       const host = toolboxHost();
@@ -370,6 +377,22 @@ function desiredStep(
     case 'start': {
       const first = firstHostOf(step.containers[0]!);
       return { service: role.service, index, host: first.host, step, stamp: '', description: `start ${step.containers.join(', ')}` };
+    }
+    case 'oneshot': {
+      const container = firstHostOf(step.container);
+      return {
+        service: role.service,
+        index,
+        host: container.host,
+        step,
+        stamp: hashOf([step, container.definitionHash, container.configHash]),
+        imageRef: container.spec.image,
+        description: `${step.container} one-shot (${Object.keys(step.environment).join(', ') || 'its command'})`,
+      };
+    }
+    case 'restart': {
+      const first = firstHostOf(step.containers[0]!);
+      return { service: role.service, index, host: first.host, step, stamp: '', description: `restart ${step.containers.join(', ')}` };
     }
     case 'exec': {
       const container = firstHostOf(step.container);

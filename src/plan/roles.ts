@@ -50,7 +50,17 @@ export type Step =
   | { kind: 'bootstrap'; container: string }
   | { kind: 'start'; containers: string[] }
   | { kind: 'exec'; container: string; user?: string; command: string[]; stdin?: string }
-  | { kind: 'register'; spec: Record<string, unknown> };
+  | { kind: 'register'; spec: Record<string, unknown> }
+  /** A one-shot container of `container`'s image and config, in the mode its environment selects (KOLLA_UPGRADE, ...). */
+  | { kind: 'oneshot'; container: string; environment: Record<string, string>; okExitCodes: number[] }
+  /** Upgrade only: restart these containers on every host (a service that pins a version at start reads it again). */
+  | { kind: 'restart'; containers: string[] };
+
+/** A service's own upgrade sequence: `before` replaces its bootstrap steps during an upgrade, `after` runs once every host runs the new containers. */
+export interface UpgradeSequence {
+  before: Step[];
+  after: Step[];
+}
 
 export interface Role {
   service: string;
@@ -66,6 +76,7 @@ export interface Role {
   containers: ContainerDef[];
   dataContainers: DataContainerDef[];
   steps: Step[];
+  upgrade: UpgradeSequence;
   doc: LocatedYaml;
 }
 
@@ -88,7 +99,7 @@ export function loadRoles(rolesDir: string): Role[] {
   return roles.sort((a, b) => a.stage - b.stage || a.service.localeCompare(b.service));
 }
 
-const ROLE_KEYS = ['service', 'group', 'enable', 'requires', 'uses', 'stage', 'passwords', 'containers', 'data_containers', 'steps'];
+const ROLE_KEYS = ['service', 'group', 'enable', 'requires', 'uses', 'stage', 'passwords', 'containers', 'data_containers', 'steps', 'upgrade'];
 const CONTAINER_KEYS = ['image', 'group', 'ports', 'privileged', 'network_mode', 'pid_mode', 'ipc_mode', 'cap_add', 'user', 'environment', 'volumes', 'volumes_from', 'healthcheck', 'config'];
 
 function parseRole(doc: LocatedYaml): Role {
@@ -107,7 +118,11 @@ function parseRole(doc: LocatedYaml): Role {
     return { name, image, ...(groups ? { groups } : {}), volumes: shapedList(doc, [...path, 'volumes'], entry.volumes ?? [], 'volume') };
   });
   const names = new Set(containers.map((c) => c.name));
-  const steps = (listAt(doc, ['steps'], data.steps ?? []) as unknown[]).map((raw, index) => parseStep(doc, index, raw, names));
+  const steps = (listAt(doc, ['steps'], data.steps ?? []) as unknown[]).map((raw, index) => parseStep(doc, ['steps', index], raw, names, DEPLOY_STEPS));
+  const upgrade = objectAt(doc, ['upgrade'], data.upgrade ?? {});
+  unknownKeys(doc, ['upgrade'], upgrade, ['before', 'after']);
+  const upgradeSteps = (phase: 'before' | 'after'): Step[] =>
+    (listAt(doc, ['upgrade', phase], upgrade[phase] ?? []) as unknown[]).map((raw, index) => parseStep(doc, ['upgrade', phase, index], raw, names, phase === 'before' ? UPGRADE_BEFORE_STEPS : UPGRADE_AFTER_STEPS));
   const stage = data.stage ?? 50;
   if (!Number.isInteger(stage)) throw errorAt(doc, ['stage'], 'stage must be an integer');
   return {
@@ -122,6 +137,7 @@ function parseRole(doc: LocatedYaml): Role {
     containers,
     dataContainers,
     steps,
+    upgrade: { before: upgradeSteps('before'), after: upgradeSteps('after') },
     doc,
   };
 }
@@ -184,12 +200,17 @@ function parseContainer(doc: LocatedYaml, name: string, raw: unknown): Container
   };
 }
 
-function parseStep(doc: LocatedYaml, index: number, raw: unknown, containers: ReadonlySet<string>): Step {
-  const path: (string | number)[] = ['steps', index];
+const DEPLOY_STEPS = ['database', 'bootstrap', 'start', 'exec', 'register', 'oneshot'];
+const UPGRADE_BEFORE_STEPS = ['oneshot', 'exec'];
+const UPGRADE_AFTER_STEPS = ['oneshot', 'exec', 'restart'];
+
+function parseStep(doc: LocatedYaml, path: (string | number)[], raw: unknown, containers: ReadonlySet<string>, allowed: readonly string[]): Step {
   const entry = objectAt(doc, path, raw);
   const kinds = Object.keys(entry);
-  if (kinds.length !== 1) throw errorAt(doc, path, 'a step has exactly one kind: database, bootstrap, start, exec or register');
+  const expected = `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}`;
+  if (kinds.length !== 1) throw errorAt(doc, path, `a step has exactly one kind: ${expected}`);
   const kind = kinds[0]!;
+  if (!allowed.includes(kind)) throw errorAt(doc, [...path, kind], `${DEPLOY_STEPS.includes(kind) || kind === 'restart' ? 'a' : 'unknown'} step kind "${kind}"${DEPLOY_STEPS.includes(kind) || kind === 'restart' ? ' is not allowed here' : ''} (expected ${expected})`);
   const body = entry[kind];
   const at = [...path, kind];
   const container = (value: unknown, keyPath: (string | number)[]): string => {
@@ -224,8 +245,26 @@ function parseStep(doc: LocatedYaml, index: number, raw: unknown, containers: Re
     }
     case 'register':
       return { kind, spec: objectAt(doc, at, body) };
+    case 'oneshot': {
+      const spec = objectAt(doc, at, body);
+      unknownKeys(doc, at, spec, ['container', 'environment', 'ok_exit_codes']);
+      const environment = objectAt(doc, [...at, 'environment'], spec.environment ?? {});
+      for (const [key, value] of Object.entries(environment)) {
+        shaped(doc, [...at, 'environment', key], key, 'key');
+        if (typeof value !== 'string') throw errorAt(doc, [...at, 'environment', key], 'environment values are strings');
+      }
+      const codes = spec.ok_exit_codes ?? [0];
+      if (!Array.isArray(codes) || codes.length === 0 || !codes.every((c) => Number.isInteger(c) && c >= 0 && c <= 255)) {
+        throw errorAt(doc, [...at, 'ok_exit_codes'], 'expected a list of exit codes (0-255)');
+      }
+      return { kind, container: container(spec.container, [...at, 'container']), environment: environment as Record<string, string>, okExitCodes: codes as number[] };
+    }
+    case 'restart': {
+      const list = typeof body === 'string' ? [body] : stringList(doc, at, body);
+      return { kind, containers: list.map((name, i) => container(name, typeof body === 'string' ? at : [...at, i])) };
+    }
     default:
-      throw errorAt(doc, at, `unknown step kind "${kind}" (expected database, bootstrap, start, exec or register)`);
+      throw errorAt(doc, at, `unknown step kind "${kind}" (expected ${expected})`);
   }
 }
 

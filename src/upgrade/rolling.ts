@@ -5,7 +5,7 @@ import { waitHealthy } from '../deploy/health.ts';
 import { observeAndDiff } from '../deploy/operations.ts';
 import type { Deployment } from '../deploy/session.ts';
 import { forEachHost } from '../fleet/runner.ts';
-import type { DesiredContainer, DesiredService } from '../plan/desired.ts';
+import type { DesiredContainer, DesiredService, DesiredStep } from '../plan/desired.ts';
 import { isEmptyPlan, stepId, type ContainerAction, type Plan, type ServicePlan } from '../plan/diff.ts';
 import { backupDatabases } from './backup.ts';
 import { replaceContainer } from './swap.ts';
@@ -143,7 +143,44 @@ async function upgradeService(deployment: Deployment, service: DesiredService, p
     return true;
   };
 
+  // One step on one host; a failure stops the service (its later steps and hosts are not touched).
+  const runOnce = async (step: DesiredStep): Promise<boolean> => {
+    if (isOut(step.host)) {
+      options.log(`${name}: stopped: ${step.description} runs on ${step.host}, which failed`);
+      return false;
+    }
+    try {
+      options.log(`${step.host}: ${name}: ${step.description}`);
+      await runStep(deployment, service, step);
+      deployment.recap.ok(step.host, 1);
+      return true;
+    } catch (error) {
+      deployment.recap.fail(step.host, error, deployment.redact);
+      options.log(`${name}: stopped: ${(error as Error).message}`);
+      return false;
+    }
+  };
+  // A schema migration is not undone by putting the old containers back: keep the data first.
   let backedUp = false;
+  const backUp = async (): Promise<boolean> => {
+    if (backedUp) return true;
+    backedUp = true;
+    try {
+      await backupDatabases(deployment, service, options.log);
+      return true;
+    } catch (error) {
+      deployment.recap.fail((error as { host?: string }).host ?? service.steps[0]!.host, error, deployment.redact);
+      options.log(`${name}: stopped: no backup, so no migration: ${(error as Error).message}`);
+      return false;
+    }
+  };
+
+  // The role's own sequence (expand and migrate, checks) replaces its bootstrap steps during an upgrade.
+  const ownSequence = service.upgrade.before.length > 0;
+  if (ownSequence) {
+    if (!(await backUp())) return false;
+    for (const step of service.upgrade.before) if (!(await runOnce(step))) return false;
+  }
   const rolled = new Set<string>();
   for (const step of service.steps) {
     if (step.step.kind === 'start') {
@@ -153,27 +190,19 @@ async function upgradeService(deployment: Deployment, service: DesiredService, p
     }
     const stepPlan = plan.steps.find((s) => s.id === stepId(step))!;
     if (!stepPlan.run) continue;
-    if (isOut(step.host)) {
-      options.log(`${name}: stopped: ${step.description} runs on ${step.host}, which failed`);
-      return false;
+    if (!(step.step.kind === 'bootstrap' && ownSequence)) {
+      if (step.step.kind === 'bootstrap' && !(await backUp())) return false;
+      if (!(await runOnce(step))) return false;
     }
-    try {
-      // A schema migration is not undone by putting the old containers back: keep the data first.
-      if (step.step.kind === 'bootstrap' && !backedUp) {
-        await backupDatabases(deployment, service, options.log);
-        backedUp = true;
-      }
-      options.log(`${step.host}: ${name}: ${step.description}`);
-      await runStep(deployment, service, step);
-      await recordStamp(deployment, step, stepPlan.stamp, configRoot);
-      deployment.recap.ok(step.host, 1);
-    } catch (error) {
-      deployment.recap.fail(step.host, error, deployment.redact);
-      options.log(`${name}: stopped: ${(error as Error).message}`);
-      return false;
-    }
+    await recordStamp(deployment, step, stepPlan.stamp, configRoot);
   }
-  return roll(service.containers.map((c) => c.name).filter((n) => !rolled.has(n)));
+  if (!(await roll(service.containers.map((c) => c.name).filter((n) => !rolled.has(n))))) return false;
+  // Once every host runs the new containers: contract, data migrations, restarts that lift version pins.
+  for (const step of service.upgrade.after) {
+    const hosts = step.step.kind === 'restart' ? [...new Set(service.containers.filter((c) => (step.step as { containers: string[] }).containers.includes(c.name)).map((c) => c.host))] : [step.host];
+    for (const host of hosts) if (!(await runOnce({ ...step, host }))) return false;
+  }
+  return true;
 }
 
 async function upgradeContainer(deployment: Deployment, container: DesiredContainer, action: ContainerAction, options: UpgradeOptions): Promise<void> {

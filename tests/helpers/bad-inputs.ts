@@ -646,6 +646,12 @@ const HAND_WRITTEN_ROLES: BadInput[] = [
   roleCase('a hostile container user', 7, '    user: "nova -u 0"', { line: 8, key: 'containers.demo_api.user' }, true),
   roleCase('an environment name with a space', 7, '    environment: {"A B": x}', { line: 8, key: 'containers.demo_api.environment.A B' }, true),
   roleCase('bad YAML', 5, 'containers: {', {}),
+  roleCase('a database step in the upgrade sequence', 15, 'upgrade: {before: [{database: {name: demo, user: demo, password: demo_database_password}}]}', { line: 16, key: 'upgrade.before.0.database' }, true),
+  roleCase('a restart before the roll', 15, 'upgrade: {before: [{restart: demo_api}]}', { line: 16, key: 'upgrade.before.0.restart' }, true),
+  roleCase('an upgrade phase that does not exist', 15, 'upgrade: {during: []}', { line: 16, key: 'upgrade.during' }, true),
+  roleCase('a one-shot with a hostile environment name', 15, 'upgrade: {after: [{oneshot: {container: demo_api, environment: {"A;B": ""}}}]}', { line: 16, key: 'upgrade.after.0.oneshot.environment.A;B' }, true),
+  roleCase('a one-shot exit code out of range', 15, 'upgrade: {after: [{oneshot: {container: demo_api, ok_exit_codes: [0, 256]}}]}', { line: 16, key: 'upgrade.after.0.oneshot.ok_exit_codes' }, true),
+  roleCase('a one-shot of an undeclared container', 15, 'upgrade: {after: [{oneshot: {container: demo_web}}]}', { line: 16, key: 'upgrade.after.0.oneshot.container' }, true),
   {
     name: 'role.yml: two roles declare one container',
     target: 'role',
