@@ -5,7 +5,7 @@ import { forEachHost } from '../fleet/runner.ts';
 import { LABEL, type DesiredContainer, type DesiredService, type DesiredStep } from '../plan/desired.ts';
 import { stepId, type ContainerAction, type Plan, type ServicePlan } from '../plan/diff.ts';
 import type { HostConnection } from '../transport/host.ts';
-import { appliedConfigPath, ownerPath, stepStampsPath, updateStateFile } from '../transport/state-files.ts';
+import { appliedConfigPath, ownerPath, stepStampsPath, updateStateFile, writeConfigDir } from '../transport/state-files.ts';
 import { sqlIdentifier, sqlString } from '../util/escape.ts';
 import { execChecked, failure, guard } from './failures.ts';
 import { waitHealthy } from './health.ts';
@@ -257,8 +257,17 @@ async function updateContainer(deployment: Deployment, container: DesiredContain
   });
 }
 
-export async function runStep(deployment: Deployment, service: DesiredService, desired: DesiredStep): Promise<void> {
-  const { engine } = await deployment.pool.get(desired.host);
+export interface StepOptions {
+  /**
+   * One-shot containers read the config the service is about to get, staged
+   * beside the live one, instead of the live one (an upgrade migrates before
+   * its containers, and their config, are replaced).
+   */
+  stageConfig?: boolean;
+}
+
+export async function runStep(deployment: Deployment, service: DesiredService, desired: DesiredStep, options: StepOptions = {}): Promise<void> {
+  const { engine, connection } = await deployment.pool.get(desired.host);
   const step = desired.step;
   switch (step.kind) {
     case 'database': {
@@ -279,8 +288,18 @@ export async function runStep(deployment: Deployment, service: DesiredService, d
       const container = service.containers.find((c) => c.name === step.container && c.host === desired.host)!;
       await ensureImage(engine, container);
       const mode = step.kind === 'bootstrap' ? { KOLLA_BOOTSTRAP: '' } : step.environment;
+      let volumes = container.spec.volumes;
+      if (options.stageConfig) {
+        const staged = `${String(deployment.globals.node_config_directory)}/.kolla-ts/staged/${container.name}`;
+        await guard(deployment, desired.host, container.name, 'stage config', async () => {
+          await connection.remove(staged);
+          await writeConfigDir(connection, staged, container.configFiles, new Map());
+        });
+        volumes = volumes.map((v) => (v.startsWith(`${container.configDir}/:`) ? `${staged}/:${v.slice(container.configDir.length + 2)}` : v));
+      }
       const oneShot: ContainerSpec = {
         ...container.spec,
+        volumes,
         name: `${container.name}_bootstrap`,
         labels: { [LABEL.bootstrap]: container.name, [LABEL.service]: container.service },
         environment: { ...container.spec.environment, ...mode },

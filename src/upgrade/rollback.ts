@@ -37,10 +37,15 @@ export async function rollback(deployment: Deployment, options: RollbackOptions)
       const { engine, connection } = await deployment.pool.get(host);
       const journal = new HostJournal(connection, String(deployment.globals.node_config_directory), deployment.configDir);
       const restored: Revision[] = [];
+      const skipped: string[] = [];
       for (const container of service.containers.filter((c) => c.host === host)) {
         const running = await engine.inspect(container.name);
         const choice = rollbackTarget(await journal.list(container.name), running?.id ?? null, options.to);
-        if ('error' in choice) throw new DeployStepError(host, container.name, 'rollback', choice.error);
+        // A container the changes being undone did not touch has nothing to return to: it stays as it is.
+        if ('error' in choice) {
+          skipped.push(`${container.name} (${choice.error})`);
+          continue;
+        }
         const { target } = choice;
         const useKept = (await engine.inspect(keptName(container.name)))?.id === target.containerId;
         if (!useKept) await ensureRevisionImage(engine, host, target);
@@ -66,6 +71,8 @@ export async function rollback(deployment: Deployment, options: RollbackOptions)
           ),
         );
       }
+      if (restored.length === 0) throw new DeployStepError(host, name, 'rollback', `nothing to roll back: ${skipped.join('; ')}`);
+      for (const line of skipped) options.log(`${host}: left as it is: ${line}`);
       return restored;
     });
     let failed = false;

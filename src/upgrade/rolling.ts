@@ -151,7 +151,7 @@ async function upgradeService(deployment: Deployment, service: DesiredService, p
     }
     try {
       options.log(`${step.host}: ${name}: ${step.description}`);
-      await runStep(deployment, service, step);
+      await runStep(deployment, service, step, { stageConfig: true });
       deployment.recap.ok(step.host, 1);
       return true;
     } catch (error) {
