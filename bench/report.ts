@@ -12,6 +12,7 @@ import { describeMachine, RESULTS_DIR, ROOT, stats, type RunRecord } from './com
 import type { DeployRecord } from './deploy.ts';
 import type { FanoutRecord, Logins } from './fanout.ts';
 import type { RestartTimeline } from './service-start.ts';
+import { outageSplit, TABLE_HEADER, tableRows, type UpgradeRecord } from './upgrade-record.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -221,7 +222,49 @@ What limits it, each extrapolated to ${ESTIMATE_HOSTS} hosts:
 `;
 }
 
-const sections: Record<string, (run: AnyRecord) => string> = { build: buildSection, deploy: deploySection, fanout: fanoutSection };
+function upgradeSection(run: AnyRecord): string {
+  const record = run as unknown as UpgradeRecord;
+  const { settings, samples } = record;
+  const rows = tableRows(record).map((row) => `| ${row.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`);
+  // The figures right, the words left.
+  const align = TABLE_HEADER.map((_, i) => ([1, 2, 3].includes(i) ? '---:' : '---'));
+  const watched = [...new Set(samples.scenarios.map((sc) => sc.watched))].map((w) => `\`${w}\``).join('; ');
+  const ownTries = Object.entries(samples.ownStart).map(([service, tries]) => `- ${service}: ${tries.map((t) => `${s(t.seconds)} s (${s(t.startedSeconds)} s)`).join(', ')}`);
+  const ownSplits = Object.entries(samples.ownStart).map(([service, tries]) => {
+    const seconds = tries.map((t) => t.seconds);
+    const started = tries.map((t) => t.startedSeconds);
+    return `| ${service}: own start (restart), median of ${tries.length} | ${s(medianOf(seconds))} | ${s(medianOf(started))} | ${s(medianOf(seconds.map((v, i) => v - started[i]!)))} |`;
+  });
+  const scenarioSplits = samples.scenarios.flatMap((sc) => {
+    const split = outageSplit(sc);
+    return split ? [`| ${sc.name} | ${s(split.outage)} | ${s(split.beforeStart)} | ${s(split.afterStart)} |`] : [];
+  });
+  const failures = samples.scenarios
+    .filter((sc) => sc.status !== 0)
+    .map((sc) => `**${sc.name}** exited ${sc.status}; the end of its stderr:\n\n\`\`\`\n${(sc.error ?? '').trim().split('\n').slice(-6).join('\n')}\n\`\`\`\n`);
+  return `## Upgrade
+
+${provenance(run)}
+The all-in-one's config directory \`${settings.configDir}\`; every change goes from \`${settings.baseTag}\` to \`${settings.newTag}\` (the same image with one \`LABEL\` more) or back; one run of each scenario, in this order; ${settings.fleet ? 'with' : 'without'} the fleet part (\`BENCH_UPGRADE_FLEET=1\`).
+Unavailable: from a failed probe to the next success, by the time each probe was sent. Probes: ${watched}. Target: the longest unavailable stretch at most the service's own start (median) + ${settings.targetMarginSeconds} s.
+
+${[`| ${TABLE_HEADER.join(' | ')} |`, `| ${align.join(' | ')} |`, ...rows].join('\n')}
+
+Own start, each try: restart requested → first answer (→ the new process's \`State.StartedAt\`), probed every ${settings.ownStartIntervalMs} ms:
+
+${ownTries.join('\n')}
+
+### Where the unavailable time goes
+
+Split at the new process's \`State.StartedAt\`: before it, the old process stopping and the swap; after it, the service starting, up to its first answer. An own start counts from the restart's request, not from a failed probe; its row holds each column's median, which need not add up.
+
+| what | unavailable s | before the new process's start | after it, to the first answer |
+| --- | ---: | ---: | ---: |
+${[...ownSplits, ...scenarioSplits].join('\n')}
+${failures.length ? `\n${failures.join('\n')}` : ''}`;
+}
+
+const sections: Record<string, (run: AnyRecord) => string> = { build: buildSection, deploy: deploySection, fanout: fanoutSection, upgrade: upgradeSection };
 const runs = loadRuns();
 for (const run of runs) if (!sections[run.bench]) throw new Error(`${run.file}: unknown bench "${run.bench}"`);
 

@@ -30,6 +30,8 @@ export interface Scenario {
   failedProbes: number;
   /** The CLI's "HOST: CONTAINER: healthy after N s" lines: a new container's start to its passing health test. */
   healthyAfter: { host: string; container: string; seconds: number }[];
+  /** One watched container that started during the scenario: its State.StartedAt, seconds from the scenario's start (splits an outage into the swap and the start). */
+  startedSeconds?: number;
   /** The kolla-ansible way: first answer after the steps returned, seconds from the scenario's start. */
   answeredSeconds?: number;
   /** Fleet scenarios: stretches in which no node answered. */
@@ -52,9 +54,17 @@ export interface UpgradeSettings {
   fleet: boolean;
 }
 
+/** One restart of a service, seconds from the restart's request. */
+export interface OwnStart {
+  /** To the first successful probe: the service's own start. */
+  seconds: number;
+  /** To the new process's State.StartedAt (the old one stopped by then). */
+  startedSeconds: number;
+}
+
 export interface UpgradeSamples {
-  /** Per service, each try's own start: restart requested to the first successful probe, seconds. */
-  ownStart: Record<string, number[]>;
+  /** Per service, each try. */
+  ownStart: Record<string, OwnStart[]>;
   scenarios: Scenario[];
 }
 
@@ -66,11 +76,21 @@ export const longestOutage = (outages: readonly Outage[]): number => Math.max(0,
 
 export const TABLE_HEADER = ['scenario', 'wall s', 'longest unavailable s', 'own start s (median)', 'target: unavailable ≤ own start + margin', 'notes'];
 
+/** The outage around the new container's start, split there: the old one stopping and the swap, then the service starting. */
+export function outageSplit(scenario: Scenario): { outage: number; beforeStart: number; afterStart: number } | undefined {
+  const started = scenario.startedSeconds;
+  if (started === undefined) return undefined;
+  const outage = scenario.outages.find((o) => o.from <= started && started <= o.to);
+  return outage && { outage: outage.to - outage.from, beforeStart: started - outage.from, afterStart: outage.to - started };
+}
+
 function notes(scenario: Scenario): string {
   const parts: string[] = [];
   if (scenario.status !== 0) parts.push(`failed (exit ${scenario.status})`);
+  const split = outageSplit(scenario);
+  if (split) parts.push(`${s(split.beforeStart)} s of it before the new container's start, ${s(split.afterStart)} s after`);
   for (const h of scenario.healthyAfter) parts.push(`${h.container} healthy after ${s(h.seconds)} s (CLI)`);
-  if (scenario.answeredSeconds !== undefined) parts.push(`keystone answered ${s(scenario.answeredSeconds)} s after the stop, ${s(scenario.answeredSeconds - scenario.seconds)} s after the steps returned`);
+  if (scenario.answeredSeconds !== undefined) parts.push(`first answer ${s(scenario.answeredSeconds - scenario.seconds)} s after the steps returned`);
   if (scenario.allDown) parts.push(scenario.allDown.length ? `no node answering for ${s(longestOutage(scenario.allDown))} s` : 'some node answered throughout');
   if (scenario.failedProbes === 0) parts.push(`no probe failed (${scenario.probes} probes)`);
   return parts.join('; ');
@@ -81,7 +101,7 @@ export function tableRows({ settings, samples }: UpgradeRecord): string[][] {
   return samples.scenarios.map((scenario) => {
     const window = longestOutage(scenario.outages);
     const own = scenario.service ? samples.ownStart[scenario.service] : undefined;
-    const ownMedian = own?.length ? stats(own).median : undefined;
+    const ownMedian = own?.length ? stats(own.map((o) => o.seconds)).median : undefined;
     const limit = ownMedian === undefined ? undefined : ownMedian + settings.targetMarginSeconds;
     const target = limit === undefined ? 'n/a' : window <= limit ? `met (≤ ${s(limit)})` : `missed by ${s(window - limit)} s`;
     return [scenario.name, s(scenario.seconds), s(window), ownMedian === undefined ? '—' : `${s(ownMedian)} (${own!.length} tries)`, target, notes(scenario)];

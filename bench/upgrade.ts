@@ -14,10 +14,12 @@
  *   3. nova_compute to a new tag with `upgrade --services nova`, back with
  *      `rollback nova`, watched as "a running container named nova_compute"
  *      (engine inspect at 10 Hz): its health test says little about a gap.
- * A new tag is zed-bench<n>: the zed image with one LABEL more, pushed to
- * the registry, selected by a line appended to the config directory's
- * globals.yml. That file is copied first and put back at the end, and
- * `upgrade` runs once more so that every container is back on zed.
+ * The cloud must be what globals.yml and the roles describe (`plan` has
+ * nothing to do), or the bench refuses. A new tag is zed-bench<n>: the zed
+ * image with one LABEL more, pushed to the registry, selected by a line
+ * appended to the config directory's globals.yml. That file is copied first
+ * and put back at the end, and `upgrade` runs once more so that every
+ * container is back on zed.
  *
  * With BENCH_UPGRADE_FLEET=1, also --serial 1 against all at once: memcached
  * on three docker-in-docker nodes upg1-upg3 (tests/helpers/fleet.ts),
@@ -45,7 +47,7 @@ import { LABEL } from '../src/plan/desired.ts';
 import { REGISTRY } from '../tests/helpers/environment.ts';
 import { ensureFleet, exec, writeInventory, type FleetNode } from '../tests/helpers/fleet.ts';
 import { describeMachine, removeFleetNodes, ROOT, runTimedCli, startRecord, timedCli, writeRecord } from './common.ts';
-import { longestOutage, TABLE_HEADER, tableRows, type Outage, type Scenario, type UpgradeRecord, type UpgradeSettings } from './upgrade-record.ts';
+import { longestOutage, TABLE_HEADER, tableRows, type Outage, type OwnStart, type Scenario, type UpgradeRecord, type UpgradeSettings } from './upgrade-record.ts';
 
 const BASE_TAG = 'zed';
 const PROBE_INTERVAL_MS = 100;
@@ -76,6 +78,8 @@ type Check = () => Promise<boolean>;
 interface Watched {
   /** Key into the own-start figures, where the target applies. */
   service?: string;
+  /** The one container watched on the all-in-one, whose start the scenario records. */
+  container?: string;
   description: string;
   /** One check per node (a single one on the all-in-one). */
   checks: Record<string, Check>;
@@ -157,10 +161,12 @@ function runningContainer(name: string): Check {
 
 const keystone: Watched = {
   service: 'keystone',
+  container: 'keystone',
   description: `GET ${KEYSTONE_URL} answers 200 within ${PROBE_TIMEOUT_MS / 1000} s, every ${PROBE_INTERVAL_MS} ms`,
   checks: { keystone: httpAnswers(KEYSTONE_URL) },
 };
 const novaCompute: Watched = {
+  container: 'nova_compute',
   description: `a running container named nova_compute (engine inspect), every ${PROBE_INTERVAL_MS} ms`,
   checks: { nova_compute: runningContainer('nova_compute') },
 };
@@ -230,9 +236,12 @@ function show(scenario: Scenario): Scenario {
   return scenario;
 }
 
+const startedAt = async (container: string): Promise<number> => Date.parse((await docker.getContainer(container).inspect()).State.StartedAt);
+
 /** A kolla-ts command run while `watched` is probed. */
 async function cliScenario(name: string, args: string[], watched: Watched): Promise<Scenario> {
   const { result: run, start, samples } = await during(watched, () => runTimedCli(args));
+  const started = watched.container ? await startedAt(watched.container) : undefined;
   return show({
     name,
     ...(watched.service ? { service: watched.service } : {}),
@@ -242,6 +251,8 @@ async function cliScenario(name: string, args: string[], watched: Watched): Prom
     seconds: run.seconds,
     ...availability(samples, start),
     healthyAfter: [...run.stderr.matchAll(HEALTHY_LINE)].map((m) => ({ host: m[1]!, container: m[2]!, seconds: Number(m[3]) })),
+    // A container that did not start during the command (a rollback that failed first) has no start to split at.
+    ...(started !== undefined && started >= start ? { startedSeconds: (started - start) / 1000 } : {}),
   });
 }
 
@@ -266,19 +277,21 @@ async function kollaAnsibleWay(image: string): Promise<Scenario> {
     seconds: (returned - start) / 1000,
     ...availability(samples, start),
     healthyAfter: [],
+    startedSeconds: ((await startedAt('keystone')) - start) / 1000,
     answeredSeconds: (answered - start) / 1000,
   });
 }
 
-/** `restart`, then `check` every OWN_START_INTERVAL_MS: seconds from the restart request to the first success, each try. */
-async function ownStart(label: string, restart: () => Promise<void>, check: Check): Promise<number[]> {
-  const tries: number[] = [];
+/** `restart` (which returns the new process's State.StartedAt), then `check` every OWN_START_INTERVAL_MS to the first success; each try. */
+async function ownStart(label: string, restart: () => Promise<number>, check: Check): Promise<OwnStart[]> {
+  const tries: OwnStart[] = [];
   for (let i = 1; i <= OWN_START_TRIES; i++) {
     const requested = Date.now();
-    await restart();
+    const started = await restart();
     const samples = await new Watch(check, OWN_START_INTERVAL_MS).stopOnceUp(requested);
-    tries.push((samples.at(-1)!.at - requested) / 1000);
-    console.log(`${`${label}: own start, restart to first answer (${i}/${OWN_START_TRIES})`.padEnd(58)} ${tries.at(-1)!.toFixed(2).padStart(7)} s`);
+    const seconds = (samples.at(-1)!.at - requested) / 1000;
+    tries.push({ seconds, startedSeconds: (started - requested) / 1000 });
+    console.log(`${`${label}: own start, restart to first answer (${i}/${OWN_START_TRIES})`.padEnd(58)} ${seconds.toFixed(2).padStart(7)} s`);
   }
   return tries;
 }
@@ -294,13 +307,15 @@ function pushVariant(from: string, to: string, label: string): void {
   dockerCli(['push', to]);
 }
 
-async function restartInNode(node: FleetNode): Promise<void> {
-  const result = await exec(node, 'docker restart memcached');
+/** Restarts memcached with the node's own engine; returns its State.StartedAt (the node shares this machine's clock). */
+async function restartInNode(node: FleetNode): Promise<number> {
+  const result = await exec(node, "docker restart memcached >/dev/null && docker inspect -f '{{.State.StartedAt}}' memcached");
   if (result.code !== 0) throw new Error(`${node.name}: docker restart memcached failed: ${result.stderr.trim()}`);
+  return Date.parse(result.stdout.trim());
 }
 
 /** memcached on three nodes: --serial 1 against all at once. */
-async function fleetPart(newTag: string, run: number): Promise<{ ownStart: number[]; scenarios: Scenario[] }> {
+async function fleetPart(newTag: string, run: number): Promise<{ ownStart: OwnStart[]; scenarios: Scenario[] }> {
   const source = `${REGISTRY}/kolla/memcached:${BASE_TAG}`;
   const repository = `${REGISTRY}/${FLEET_NAMESPACE}/memcached`;
   dockerCli(['tag', source, `${repository}:${BASE_TAG}`]);
@@ -360,6 +375,9 @@ const originalGlobals = readFileSync(globalsFile, 'utf8');
 for (const key of ['keystone_tag', 'nova_compute_tag']) {
   if (new RegExp(`^${key}\\s*:`, 'm').test(originalGlobals)) throw new Error(`${globalsFile} sets ${key} already; the bench selects its tags by appending them`);
 }
+// Otherwise the first scenario would carry other changes than its tag's (a template changed since the deploy).
+const planned = await timedCli('plan', ['plan', ...common]);
+if (!planned.stdout.includes('Nothing to do')) throw new Error(`the cloud differs from what ${globalsFile} and the roles describe; bring it in line first (kolla-ts upgrade --configdir ${configDir}):\n${planned.stdout}`);
 const backupDir = mkdtempSync(join(tmpdir(), 'kolla-ts-bench-upgrade-'));
 const globalsBackup = join(backupDir, 'globals.yml');
 copyFileSync(globalsFile, globalsBackup);
@@ -376,10 +394,14 @@ const imageRef = (image: string, tag: string): string => `${REGISTRY}/kolla/${im
 for (const image of ['keystone', 'nova-compute']) pushVariant(imageRef(image, BASE_TAG), imageRef(image, newTag), String(run));
 console.log(`config dir ${configDir}; new tag ${newTag} (keystone, nova-compute) pushed to ${REGISTRY}\n`);
 
-const ownStarts: Record<string, number[]> = {};
+const ownStarts: Record<string, OwnStart[]> = {};
 const scenarios: Scenario[] = [];
 try {
-  ownStarts.keystone = await ownStart('keystone', () => docker.getContainer('keystone').restart(), keystone.checks.keystone!);
+  const restartKeystone = async (): Promise<number> => {
+    await docker.getContainer('keystone').restart();
+    return startedAt('keystone');
+  };
+  ownStarts.keystone = await ownStart('keystone', restartKeystone, keystone.checks.keystone!);
 
   selectTags({ keystone_tag: newTag });
   scenarios.push(await cliScenario('keystone: kolla-ts upgrade --serial 1', ['upgrade', ...common, '--services', 'keystone', '--serial', '1'], keystone));
