@@ -362,22 +362,11 @@ function desiredStep(
       const stdin = JSON.stringify(resolvePasswords(spec, input.passwords, role, index));
       return { service: role.service, index, host, step, stdin, stamp: hashOf([step, stdin]), description: `register ${describeRegister(step.spec)}` };
     }
-    case 'bootstrap': {
-      const container = firstHostOf(step.container);
-      return {
-        service: role.service,
-        index,
-        host: container.host,
-        step,
-        stamp: hashOf([step, container.definitionHash, container.configHash]),
-        imageRef: container.spec.image,
-        description: `bootstrap ${step.container} (one-shot)`,
-      };
-    }
     case 'start': {
       const first = firstHostOf(step.containers[0]!);
       return { service: role.service, index, host: first.host, step, stamp: '', description: `start ${step.containers.join(', ')}` };
     }
+    case 'bootstrap':
     case 'oneshot': {
       const container = firstHostOf(step.container);
       return {
@@ -387,7 +376,7 @@ function desiredStep(
         step,
         stamp: hashOf([step, container.definitionHash, container.configHash]),
         imageRef: container.spec.image,
-        description: `${step.container} one-shot (${Object.keys(step.environment).join(', ') || 'its command'})`,
+        description: step.kind === 'bootstrap' ? `bootstrap ${step.container} (one-shot)` : `${step.container} one-shot (${Object.keys(step.environment).join(', ') || 'its command'})`,
       };
     }
     case 'restart': {

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { badInputs, DEPLOY_TARGETS } from '../helpers/bad-inputs.ts';
-import { PROJECT_ROOT, REGISTRY, requireEngine, runCli } from '../helpers/environment.ts';
+import { GiveUp, PROJECT_ROOT, REGISTRY, requireEngine, runCli, waitFor } from '../helpers/environment.ts';
 
 const run = promisify(execFile);
 const docker = new Docker();
@@ -67,25 +67,6 @@ async function containerSnapshot(): Promise<Map<string, string>> {
 
 function changedContainers(before: Map<string, string>, after: Map<string, string>): string[] {
   return [...after.keys()].filter((name) => before.get(name) !== after.get(name)).sort();
-}
-
-/** Thrown by a probe when waiting longer cannot help. */
-class GiveUp extends Error {}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, seconds: number): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      if (error instanceof GiveUp) throw error;
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 5000));
-  }
 }
 
 /** A new version of an image: zed plus a label, pushed under a tag of this run. Returns the tag. */

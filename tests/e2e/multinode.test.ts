@@ -1,0 +1,203 @@
+/**
+ * OpenStack across real hosts: a controller and two computes, each a
+ * docker-in-docker node with its own sshd and engine on 198.18.0.0/24
+ * (tests/helpers/fleet.ts), deployed over SSH from a kolla-ansible INI
+ * inventory (a host range, `:children`, host_vars), then driven from this
+ * machine with the real OpenStack client: a server booted onto each compute.
+ * One cloud serves every test of the file.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureFleet, exec, startSshd, stopSshd, teardownFleet, type Fleet, type FleetNode } from '../helpers/fleet.ts';
+import { GiveUp, REGISTRY, requireEngine, runCli, waitFor } from '../helpers/environment.ts';
+
+const run = promisify(execFile);
+const CONTROLLER = 'ctl';
+const COMPUTES = ['cmp1', 'cmp2'];
+const NODES = [CONTROLLER, ...COMPUTES];
+const configDir = '/var/lib/kolla-ts-host/multinode-etc';
+const runId = Date.now().toString(36);
+const log = (line: string): void => console.log(`  | ${line}`);
+
+let fleet: Fleet;
+let inventory: string;
+let openstackEnv: Record<string, string> = {};
+const args = (): string[] => ['-i', inventory, '--configdir', configDir];
+const node = (name: string): FleetNode => fleet.nodes.find((n) => n.name === name)!;
+
+async function kollaTs(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCli(argv, { onLine: log });
+}
+
+async function openstack(...argv: string[]): Promise<unknown> {
+  const { stdout } = await run('openstack', [...argv, '-f', 'json'], { env: { ...process.env, ...openstackEnv }, maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout);
+}
+
+/** Start time of every container on a node: what a command that should not touch it must leave alone. */
+async function startTimes(name: string): Promise<string> {
+  return (await exec(node(name), "docker ps -a --format '{{.Names}}' | sort | xargs -r docker inspect -f '{{.Name}} {{.State.StartedAt}}'")).stdout;
+}
+
+describe('OpenStack on a controller and two computes over SSH', () => {
+  beforeAll(async () => {
+    await requireEngine();
+    // Every image, in the registry the nodes pull from (the gateway serves the same storage); incremental.
+    const built = await kollaTs(['build', '--registry', REGISTRY, '--push', '--threads', '2']);
+    expect(built.code, built.stderr.slice(-2000)).toBe(0);
+    if (!process.env.KOLLA_TS_FLEET_KEEP) await teardownFleet();
+    fleet = await ensureFleet({ nodes: NODES, log });
+    // neutron's provider network (physnet1) is bridged to an interface with no address on every node.
+    for (const name of NODES) await exec(node(name), 'ip link show kolla-ext0 >/dev/null 2>&1 || { ip link add kolla-ext0 type dummy && ip link set kolla-ext0 up; }');
+
+    mkdirSync(join(configDir, 'ansible', 'host_vars'), { recursive: true, mode: 0o700 });
+    writeFileSync(
+      join(configDir, 'globals.yml'),
+      [
+        'kolla_base_distro: debian',
+        'openstack_release: zed',
+        `docker_registry: ${fleet.registry}`,
+        'docker_registry_insecure: true',
+        'docker_namespace: kolla',
+        // No load balancer: the controller's own address is every internal endpoint.
+        `kolla_internal_vip_address: ${node(CONTROLLER).address}`,
+        'network_interface: eth0',
+        'neutron_external_interface: kolla-ext0',
+        'nova_compute_virt_type: qemu',
+        '',
+      ].join('\n'),
+    );
+    expect((await kollaTs(['genpwd', '--configdir', configDir])).code).toBe(0);
+    // The operator's kolla-ansible inventory, as it is: a host range, :children, host_vars beside it.
+    for (const name of NODES) writeFileSync(join(configDir, 'ansible', 'host_vars', name), `ansible_host: ${node(name).address}\napi_address: ${node(name).address}\n`);
+    inventory = join(configDir, 'ansible', 'multinode');
+    writeFileSync(
+      inventory,
+      [
+        '[control]',
+        CONTROLLER,
+        '',
+        '[network:children]',
+        'control',
+        '',
+        '[computes]',
+        'cmp[1:2]',
+        '',
+        '[compute:children]',
+        'computes',
+        '',
+        '[all:vars]',
+        'ansible_user=root',
+        `ansible_ssh_private_key_file=${fleet.keyFile}`,
+        `known_hosts=${fleet.knownHostsFile}`,
+        '',
+      ].join('\n'),
+    );
+  }, 60 * 60_000);
+
+  afterAll(async () => {
+    if (!process.env.KOLLA_TS_FLEET_KEEP) await teardownFleet();
+  });
+
+  it('deploys the control plane on the controller and nova-compute, libvirt and the Linux bridge agent on each compute, in parallel', { timeout: 40 * 60_000 }, async () => {
+    const result = await kollaTs(['deploy', ...args(), '--json']);
+    expect(result.code, result.stderr.slice(-4000)).toBe(0);
+    const hosts = (JSON.parse(result.stdout) as { hosts: { host: string; outcome: string }[] }).hosts;
+    expect(hosts.map((h) => [h.host, h.outcome]).sort()).toEqual(NODES.map((n) => [n, 'changed']).sort());
+    for (const name of COMPUTES) {
+      const running = (await exec(node(name), "docker ps --format '{{.Names}}'")).stdout.split('\n').filter(Boolean).sort();
+      expect(running).toEqual(['neutron_linuxbridge_agent', 'nova_compute', 'nova_libvirt']);
+    }
+    const onController = (await exec(node(CONTROLLER), "docker ps --format '{{.Names}}'")).stdout;
+    for (const name of ['mariadb', 'rabbitmq', 'keystone', 'nova_api', 'neutron_server', 'neutron_linuxbridge_agent']) expect(onController).toContain(name);
+    expect(onController).not.toContain('nova_compute');
+    const openrc = await kollaTs(['post-deploy', ...args()]);
+    expect(openrc.code).toBe(0);
+    openstackEnv = Object.fromEntries([...readFileSync(join(configDir, 'admin-openrc.sh'), 'utf8').matchAll(/^export (\w+)='?([^'\n]*)'?$/gm)].map((m) => [m[1]!, m[2]!]));
+    const again = await kollaTs(['deploy', ...args()]);
+    expect(again.code, again.stderr.slice(-2000)).toBe(0);
+    expect(again.stdout).toContain('Nothing to do');
+  });
+
+  it('boots a server onto each compute, ACTIVE with a fixed IP, its qemu on that host', { timeout: 30 * 60_000 }, async () => {
+    await waitFor(
+      'nova-compute up on both computes',
+      async () => {
+        const list = (await openstack('compute', 'service', 'list', '--service', 'nova-compute')) as { Host: string; State: string }[];
+        return COMPUTES.every((name) => list.some((s) => s.Host === name && s.State === 'up')) ? list : undefined;
+      },
+      600,
+    );
+    await waitFor(
+      'Linux bridge agents alive on every host',
+      async () => {
+        const agents = (await openstack('network', 'agent', 'list', '--agent-type', 'linux-bridge')) as { Host: string; Alive: boolean | string }[];
+        return NODES.every((name) => agents.some((a) => a.Host === name && (a.Alive === true || a.Alive === ':-)'))) ? agents : undefined;
+      },
+      600,
+    );
+    const imageFile = join(mkdtempSync(join(tmpdir(), 'kolla-ts-multinode-')), 'tiny.img');
+    writeFileSync(imageFile, Buffer.alloc(1024 * 1024));
+    const image = (await openstack('image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', imageFile, '--public', `mn-tiny-${runId}`)) as { id: string };
+    await waitFor('image active', async () => ((await openstack('image', 'show', image.id)) as { status: string }).status === 'active' || undefined, 300);
+    await openstack('flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', `mn-tiny-${runId}`);
+    const network = ((await openstack('network', 'create', '--provider-network-type', 'flat', '--provider-physical-network', 'physnet1', `mn-net-${runId}`)) as { id: string }).id;
+    await openstack('subnet', 'create', '--network', network, '--subnet-range', '198.51.100.64/26', '--gateway', 'none', `mn-subnet-${runId}`);
+
+    const servers = await Promise.all(
+      COMPUTES.map(async (host) => {
+        const created = (await openstack('server', 'create', '--image', image.id, '--flavor', `mn-tiny-${runId}`, '--network', network, '--availability-zone', `nova:${host}`, `mn-${host}-${runId}`)) as { id: string };
+        return waitFor(
+          `server on ${host} ACTIVE`,
+          async () => {
+            const shown = (await openstack('server', 'show', created.id)) as Record<string, unknown>;
+            if (shown.status === 'ERROR') throw new GiveUp(`server on ${host} went to ERROR: ${JSON.stringify(shown.fault)}`);
+            return shown.status === 'ACTIVE' ? shown : undefined;
+          },
+          900,
+        );
+      }),
+    );
+    for (const [i, host] of COMPUTES.entries()) {
+      const server = servers[i]!;
+      expect(server['OS-EXT-SRV-ATTR:host']).toBe(host);
+      expect(JSON.stringify(server.addresses)).toMatch(/198\.51\.100\.\d+/);
+      // libvirt runs in the node's pid namespace: the guest is that host's process, and only that host's.
+      const instance = String(server['OS-EXT-SRV-ATTR:instance_name']);
+      expect((await exec(node(host), `pgrep -f guest=${instance}`)).code).toBe(0);
+      expect((await exec(node(COMPUTES[1 - i]!), `pgrep -f guest=${instance}`)).code).not.toBe(0);
+    }
+  });
+
+  it('--limit of one compute touches no other host', { timeout: 10 * 60_000 }, async () => {
+    for (const name of COMPUTES) await exec(node(name), 'docker stop nova_compute');
+    const [controller, other] = await Promise.all([startTimes(CONTROLLER), startTimes('cmp2')]);
+    const limited = await kollaTs(['deploy', ...args(), '--limit', 'cmp1']);
+    expect(limited.code, limited.stderr.slice(-2000)).toBe(0);
+    expect((await exec(node('cmp1'), "docker inspect -f '{{.State.Running}}' nova_compute")).stdout.trim()).toBe('true');
+    expect(await startTimes(CONTROLLER)).toBe(controller);
+    expect(await startTimes('cmp2')).toBe(other);
+  });
+
+  it('a compute whose sshd is down is reported unreachable, the rest completes, and a re-run converges', { timeout: 15 * 60_000 }, async () => {
+    // nova_compute is stopped on both computes (the test before left cmp2's so); both need a deploy.
+    await exec(node('cmp1'), 'docker stop nova_compute');
+    await stopSshd(node('cmp2'));
+    try {
+      const partial = await kollaTs(['deploy', ...args(), '--json']);
+      expect(partial.code).toBe(3);
+      const hosts = (JSON.parse(partial.stdout) as { hosts: { host: string; outcome: string }[] }).hosts;
+      expect(Object.fromEntries(hosts.map((h) => [h.host, h.outcome]))).toMatchObject({ cmp1: 'changed', cmp2: 'unreachable' });
+      expect((await exec(node('cmp1'), "docker inspect -f '{{.State.Running}}' nova_compute")).stdout.trim()).toBe('true');
+    } finally {
+      await startSshd(node('cmp2'));
+    }
+    const rerun = await kollaTs(['deploy', ...args()]);
+    expect(rerun.code, rerun.stderr.slice(-2000)).toBe(0);
+    expect((await exec(node('cmp2'), "docker inspect -f '{{.State.Running}}' nova_compute")).stdout.trim()).toBe('true');
+  });
+});
