@@ -22,7 +22,9 @@ export interface RollbackOptions {
  * container definition that revision recorded. The kept container is
  * brought back where it is that revision; otherwise the container is made
  * again from the record. Gated on health like upgrade (an unhealthy result
- * puts back what ran), and itself recorded as a revision.
+ * puts back what ran), and itself recorded as a revision. A container of
+ * the service with nothing earlier to return to (an upgrade of nova that
+ * replaced only nova_compute) is left as it is.
  */
 export async function rollback(deployment: Deployment, options: RollbackOptions): Promise<Revision[]> {
   const service = deployment.desired.services[0]!;

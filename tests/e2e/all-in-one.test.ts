@@ -272,8 +272,10 @@ describe('all-in-one cloud', () => {
       expect(upgraded.code, upgraded.stderr.slice(-3000)).toBe(0);
       const backup = /backed up to (\/etc\/kolla\/\.kolla-ts\/backups\/keystone-[^ ]+\.sql)/.exec(upgraded.stderr)?.[1];
       expect(backup, upgraded.stderr).toBeDefined();
-      // Taken before the migration ran with the new image.
-      expect(upgraded.stderr.indexOf('backed up to')).toBeLessThan(upgraded.stderr.indexOf('bootstrap keystone'));
+      // keystone's own sequence: the backup, then expand and migrate with the new image, the roll, then contract.
+      const order = ['backed up to', 'keystone one-shot (KOLLA_UPGRADE)', 'localhost: keystone: healthy after', 'keystone one-shot (KOLLA_FINISH_UPGRADE)'].map((line) => upgraded.stderr.indexOf(line));
+      expect(order.every((i) => i >= 0), upgraded.stderr).toBe(true);
+      expect([...order].sort((a, b) => a - b)).toEqual(order);
       expect(statSync(backup!).mode & 0o777).toBe(0o600);
       expect(readFileSync(backup!, 'utf8')).toContain('CREATE TABLE `user`');
       expect((await docker.getContainer('keystone').inspect()).Config.Image).toBe(`${REGISTRY}/kolla/keystone:${tag}`);
