@@ -51,8 +51,12 @@ describe('OpenStack on a controller and two computes over SSH', () => {
     expect(built.code, built.stderr.slice(-2000)).toBe(0);
     if (!process.env.KOLLA_TS_FLEET_KEEP) await teardownFleet();
     fleet = await ensureFleet({ nodes: NODES, log });
-    // neutron's provider network (physnet1) is bridged to an interface with no address on every node.
-    for (const name of NODES) await exec(node(name), 'ip link show kolla-ext0 >/dev/null 2>&1 || { ip link add kolla-ext0 type dummy && ip link set kolla-ext0 up; }');
+    // neutron's provider network (physnet1) is bridged to an interface with no address on every node
+    // (one end of a veth pair, as scripts/provider-interface.sh makes on this machine).
+    for (const name of NODES) {
+      const made = await exec(node(name), 'ip link show kolla-ext0 >/dev/null 2>&1 || ip link add kolla-ext0 type veth peer name kolla-ext0p; ip link set kolla-ext0 up && ip link set kolla-ext0p up');
+      expect(made.code, made.stderr).toBe(0);
+    }
 
     mkdirSync(join(configDir, 'ansible', 'host_vars'), { recursive: true, mode: 0o700 });
     writeFileSync(
