@@ -171,9 +171,10 @@ describe('OpenStack on a controller and two computes over SSH', () => {
       expect(server['OS-EXT-SRV-ATTR:host']).toBe(host);
       expect(JSON.stringify(server.addresses)).toMatch(/198\.51\.100\.\d+/);
       // libvirt runs in the node's pid namespace: the guest is that host's process, and only that host's.
-      const instance = String(server['OS-EXT-SRV-ATTR:instance_name']);
-      expect((await exec(node(host), `pgrep -f guest=${instance}`)).code).toBe(0);
-      expect((await exec(node(COMPUTES[1 - i]!), `pgrep -f guest=${instance}`)).code).not.toBe(0);
+      // "[i]nstance": the pattern must not match the shell that runs pgrep.
+      const pattern = `'guest=${String(server['OS-EXT-SRV-ATTR:instance_name']).replace(/^i/, '[i]')}'`;
+      expect((await exec(node(host), `pgrep -f ${pattern}`)).code).toBe(0);
+      expect((await exec(node(COMPUTES[1 - i]!), `pgrep -f ${pattern}`)).code).not.toBe(0);
     }
   });
 
