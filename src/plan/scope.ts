@@ -11,6 +11,11 @@ export function limitToHosts(desired: DesiredState, hosts: ReadonlySet<string>):
     dataContainers: service.dataContainers.filter((c) => hosts.has(c.host)),
     // A one-shot step on a host outside the limit is not this command's to run.
     steps: service.steps.filter((step) => step.step.kind === 'start' || hosts.has(step.host)),
+    // Restarts reach the service's hosts within the limit; the rest run on one host each.
+    upgrade: {
+      before: service.upgrade.before.filter((step) => hosts.has(step.host)),
+      after: service.upgrade.after.filter((step) => step.step.kind === 'restart' || hosts.has(step.host)),
+    },
   }));
   return { services: services.filter((s) => s.containers.length + s.dataContainers.length + s.steps.length > 0), hosts: desired.hosts.filter((h) => hosts.has(h)) };
 }
@@ -25,7 +30,8 @@ export function withoutDownHosts(desired: DesiredState, down: ReadonlySet<string
   const blocked = new Map<string, string>();
   for (const service of desired.services) {
     const name = service.role.service;
-    const stepHost = service.steps.find((step) => step.step.kind !== 'start' && down.has(step.host))?.host;
+    const oneShots = [...service.steps, ...service.upgrade.before, ...service.upgrade.after].filter((step) => step.step.kind !== 'start' && step.step.kind !== 'restart');
+    const stepHost = oneShots.find((step) => down.has(step.host))?.host;
     if (stepHost) {
       blocked.set(name, `its one-shot steps run on ${stepHost}, which is unreachable`);
       continue;

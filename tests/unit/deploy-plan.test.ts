@@ -449,6 +449,18 @@ describe('scope: --limit and hosts that do not answer', () => {
     expect(state.services.find((s) => s.role.service === 'web')!.steps.map((s) => s.step.kind)).toEqual(['start']);
   });
 
+  it("keeps a role's upgrade sequence to the hosts given: its one-shots run on node1, its restarts on every host within the limit", () => {
+    const whole = desired().services.find((s) => s.role.service === 'web')!;
+    expect(whole.upgrade.before.map((s) => [s.host, s.description])).toEqual([['node1', 'web_api one-shot (KOLLA_UPGRADE)']]);
+    expect(whole.upgrade.after.map((s) => s.step)).toEqual([
+      { kind: 'restart', containers: ['web_api'] },
+      { kind: 'oneshot', container: 'web_api', environment: { KOLLA_OSM: '' }, okExitCodes: [0, 1] },
+    ]);
+    const limited = limitToHosts(desired(), new Set(['node2'])).services.find((s) => s.role.service === 'web')!;
+    expect(limited.upgrade.before).toEqual([]);
+    expect(limited.upgrade.after.map((s) => s.step.kind)).toEqual(['restart']);
+  });
+
   it('stops a service whose one-shot steps run on a down host, and what requires it; the rest go on elsewhere', () => {
     const { desired: state, blocked } = withoutDownHosts(desired(), new Set(['node1']));
     expect([...blocked.keys()]).toEqual(['web']);
