@@ -22,81 +22,112 @@ type SshSpec = Extract<HostSpec, { connection: 'ssh' }> & { become?: boolean };
 export class SshHost implements HostConnection {
   readonly docker: Docker;
   readonly engineAddress: string;
+  private client!: Client;
+  private sftp!: SFTPWrapper;
+  /** The current connection dropped. */
   private closed = false;
+  /** close() was called: no reconnect. */
+  private ended = false;
+  /** The one reconnect a dropped connection gets has been used. */
+  private reconnected = false;
+  private reconnecting: Promise<void> | undefined;
+  private readonly agent: http.Agent;
   private readonly become: boolean;
 
+  /** Dropped (and not reconnected yet): what failed on it failed because the host went away. */
   get lost(): boolean {
     return this.closed;
   }
 
   private constructor(
     readonly name: string,
-    private readonly client: Client,
-    private readonly sftp: SFTPWrapper,
-    spec: SshSpec,
+    private readonly spec: SshSpec,
+    connection: { client: Client; sftp: SFTPWrapper },
   ) {
     this.engineAddress = `ssh://${spec.user}@${spec.address}:${spec.port}/var/run/docker.sock`;
     this.become = spec.become === true && spec.user !== 'root';
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-    const lost = (): UnreachableError => new UnreachableError(`host ${name}: the SSH connection to ${spec.address}:${spec.port} was lost`);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
     const forward = (_options: unknown, done: (error: Error | null, socket?: Duplex) => void): void => {
-      if (this.closed) return done(lost());
-      try {
-        client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (error, stream) => {
-          if (error) return done(this.closed ? lost() : error);
-          // http.Agent treats what it gets as a net.Socket; an SSH channel has no TCP options to set.
-          const socket = Object.assign(stream, { setKeepAlive: () => socket, setNoDelay: () => socket, setTimeout: () => socket, ref: () => socket, unref: () => socket });
-          done(null, socket as unknown as Duplex);
-        });
-      } catch (error) {
-        done(this.closed ? lost() : (error as Error));
-      }
+      this.usable().then(
+        () => {
+          try {
+            this.client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (error, stream) => {
+              if (error) return done(this.closed ? this.lostError() : error);
+              // http.Agent treats what it gets as a net.Socket; an SSH channel has no TCP options to set.
+              const socket = Object.assign(stream, { setKeepAlive: () => socket, setNoDelay: () => socket, setTimeout: () => socket, ref: () => socket, unref: () => socket });
+              done(null, socket as unknown as Duplex);
+            });
+          } catch (error) {
+            done(this.closed ? this.lostError() : (error as Error));
+          }
+        },
+        (error: Error) => done(error),
+      );
     };
-    (agent as unknown as { createConnection: typeof forward }).createConnection = forward;
-    // A dropped connection must fail what is waiting on it, not leave Docker calls hanging on dead channels.
-    client.on('close', () => {
-      this.closed = true;
-      agent.destroy();
-    });
-    this.docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
+    (this.agent as unknown as { createConnection: typeof forward }).createConnection = forward;
+    this.attach(connection);
+    this.docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent: this.agent } as Docker.DockerOptions);
   }
 
   static async connect(spec: SshSpec): Promise<SshHost> {
-    const knownHostsFile = expandHome(spec.knownHosts ?? '~/.ssh/known_hosts');
-    const trusted = knownKeys(knownHostsFile, spec.address, spec.port);
-    if (trusted.size === 0) {
-      throw new InputError(`no host key for ${spec.address} in ${knownHostsFile}; add it (ssh-keyscan) after checking its fingerprint`, { file: knownHostsFile });
-    }
-    const client = new Client();
-    let keyRefused = false;
-    await new Promise<void>((resolve, reject) => {
-      client.once('ready', () => resolve());
-      client.once('error', reject);
-      client.connect({
-        host: spec.address,
-        port: spec.port,
-        username: spec.user,
-        ...credentials(spec),
-        readyTimeout: 20_000,
-        keepaliveInterval: 15_000,
-        keepaliveCountMax: 4,
-        // ssh2 accepts any key unless told otherwise: compare with known_hosts.
-        hostVerifier: (key: Buffer) => {
-          keyRefused = !trusted.has(createHash('sha256').update(key).digest('base64'));
-          return !keyRefused;
-        },
-      });
-    }).catch((error: unknown) => {
-      if (keyRefused) {
-        throw new HostKeyError(
-          `host ${spec.name} (${spec.address}:${spec.port}) offered a host key that ${knownHostsFile} does not list for it; refusing to connect. ` +
-            'If the host was reinstalled, check its new key\'s fingerprint and update known_hosts',
-        );
-      }
-      throw error;
+    return new SshHost(spec.name, spec, await open(spec));
+  }
+
+  private attach(connection: { client: Client; sftp: SFTPWrapper }): void {
+    this.client = connection.client;
+    this.sftp = connection.sftp;
+    this.closed = false;
+    // A dropped connection must fail what is waiting on it, not leave Docker calls hanging on dead channels.
+    connection.client.on('close', () => {
+      if (this.client !== connection.client) return;
+      this.closed = true;
+      this.agent.destroy();
     });
-    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((error, session) => (error ? reject(error) : resolve(session))));
-    return new SshHost(spec.name, client, sftp, spec);
+  }
+
+  private lostError(): UnreachableError {
+    return new UnreachableError(`host ${this.name}: the SSH connection to ${this.spec.address}:${this.spec.port} was lost`);
+  }
+
+  /**
+   * The connection, opened again once if it dropped (a restarted sshd, a
+   * blip the keepalive caught); a second drop, or a reconnect that fails,
+   * leaves the host lost for the rest of the command.
+   */
+  private async usable(): Promise<void> {
+    if (!this.closed) return;
+    if (this.ended || (this.reconnected && !this.reconnecting)) throw this.lostError();
+    this.reconnecting ??= (async () => {
+      this.reconnected = true;
+      try {
+        this.attach(await open(this.spec));
+      } finally {
+        this.reconnecting = undefined;
+      }
+    })();
+    try {
+      await this.reconnecting;
+    } catch (error) {
+      throw new UnreachableError(`host ${this.name}: the SSH connection to ${this.spec.address}:${this.spec.port} was lost, and reconnecting failed: ${(error as Error).message}`);
+    }
+    if (this.closed) throw this.lostError();
+  }
+
+  /** One call on the connection; a call cut by the first drop is made once more on the new connection. */
+  private async onConnection<T>(call: () => Promise<T>): Promise<T> {
+    await this.usable();
+    try {
+      return await call();
+    } catch (error) {
+      if (!this.closed || this.reconnected || this.ended) throw error;
+      await this.usable();
+      return call();
+    }
+  }
+
+  /** An SFTP call on the current session, through onConnection. */
+  private sftpCall<T>(call: (sftp: SFTPWrapper, done: (error: (Error & { code?: number }) | null | undefined, value?: T) => void) => void): Promise<T> {
+    return this.onConnection(() => new Promise<T>((resolve, reject) => call(this.sftp, (error, value) => (error ? reject(error) : resolve(value as T)))));
   }
 
   async readFile(path: string): Promise<Buffer | null> {
@@ -106,12 +137,12 @@ export class SshHost implements HostConnection {
       if (result.code !== 0) throw new Error(`reading ${path}: ${result.stderr.trim()}`);
       return Buffer.from(result.stdout, 'utf8');
     }
-    return new Promise((resolve, reject) => {
-      this.sftp.readFile(path, (error: (Error & { code?: number }) | null | undefined, data: Buffer) => {
-        if (error) return error.code === 2 ? resolve(null) : reject(error);
-        resolve(data);
-      });
-    });
+    return this.sftpCall<Buffer | null>((sftp, done) =>
+      sftp.readFile(path, (error: (Error & { code?: number }) | null | undefined, data: Buffer) => {
+        if (error) return error.code === 2 ? done(null, null) : done(error);
+        done(null, data);
+      }),
+    );
   }
 
   async writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void> {
@@ -120,10 +151,10 @@ export class SshHost implements HostConnection {
       return;
     }
     const temp = this.tempBeside(path);
-    await new Promise<void>((resolve, reject) => this.sftp.writeFile(temp, content, { mode }, (error) => (error ? reject(error) : resolve())));
-    await new Promise<void>((resolve, reject) => this.sftp.chmod(temp, mode, (error) => (error ? reject(error) : resolve())));
+    await this.sftpCall<void>((sftp, done) => sftp.writeFile(temp, content, { mode }, done));
+    await this.sftpCall<void>((sftp, done) => sftp.chmod(temp, mode, done));
     // posix-rename replaces the target atomically; plain SFTP rename refuses an existing target.
-    await new Promise<void>((resolve, reject) => this.sftp.ext_openssh_rename(temp, path, (error) => (error ? reject(error) : resolve())));
+    await this.sftpCall<void>((sftp, done) => sftp.ext_openssh_rename(temp, path, done));
   }
 
   async createExclusive(path: string, content: string, mode: number): Promise<boolean> {
@@ -134,9 +165,9 @@ export class SshHost implements HostConnection {
       return result.code === 0;
     }
     const temp = this.tempBeside(path);
-    await new Promise<void>((resolve, reject) => this.sftp.writeFile(temp, content, { mode }, (error) => (error ? reject(error) : resolve())));
+    await this.sftpCall<void>((sftp, done) => sftp.writeFile(temp, content, { mode }, done));
     // Plain SFTP rename (OpenSSH: link, then unlink) refuses an existing target: whoever renames first holds it.
-    const created = await new Promise<boolean>((resolve) => this.sftp.rename(temp, path, (error) => resolve(!error)));
+    const created = await this.sftpCall<boolean>((sftp, done) => sftp.rename(temp, path, (error) => done(null, !error)));
     if (!created) await this.remove(temp);
     return created;
   }
@@ -153,12 +184,12 @@ export class SshHost implements HostConnection {
       if (result.code !== 0) throw new Error(`listing ${path}: ${result.stderr.trim()}`);
       return result.stdout.split('\n').filter(Boolean);
     }
-    return new Promise((resolve, reject) => {
-      this.sftp.readdir(path, (error: (Error & { code?: number }) | undefined, list) => {
-        if (error) return error.code === 2 ? resolve([]) : reject(error);
-        resolve(list.map((entry) => entry.filename));
-      });
-    });
+    return this.sftpCall<string[]>((sftp, done) =>
+      sftp.readdir(path, (error: (Error & { code?: number }) | undefined, list) => {
+        if (error) return error.code === 2 ? done(null, []) : done(error);
+        done(null, list.map((entry) => entry.filename));
+      }),
+    );
   }
 
   async remove(path: string): Promise<void> {
@@ -167,6 +198,10 @@ export class SshHost implements HostConnection {
 
   exec(argv: readonly string[]): Promise<CommandResult> {
     const command = (this.become ? ['sudo', '-n', '--', ...argv] : argv).map(shellQuote).join(' ');
+    return this.onConnection(() => this.run(command));
+  }
+
+  private run(command: string): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, (error, stream) => {
         if (error) return reject(error);
@@ -186,6 +221,7 @@ export class SshHost implements HostConnection {
   }
 
   async close(): Promise<void> {
+    this.ended = true;
     this.sftp.end();
     this.client.end();
   }
@@ -201,13 +237,13 @@ export class SshHost implements HostConnection {
    */
   private async asRoot(content: string | Buffer, place: (staged: string) => string[], path: string, mayFail = false): Promise<CommandResult> {
     const staged = `/tmp/.kolla-ts-${randomBytes(8).toString('hex')}`;
-    await new Promise<void>((resolve, reject) => this.sftp.writeFile(staged, content, { mode: 0o600 }, (error) => (error ? reject(error) : resolve())));
+    await this.sftpCall<void>((sftp, done) => sftp.writeFile(staged, content, { mode: 0o600 }, done));
     try {
       const result = await this.exec(place(staged));
       if (result.code !== 0 && !mayFail) throw new Error(`placing ${path} as root: ${result.stderr.trim()}`);
       return result;
     } finally {
-      await new Promise<void>((resolve) => this.sftp.unlink(staged, () => resolve()));
+      await this.sftpCall<void>((sftp, done) => sftp.unlink(staged, () => done(null))).catch(() => undefined);
     }
   }
 
@@ -218,6 +254,45 @@ export class SshHost implements HostConnection {
     return result.stdout;
   }
 
+}
+
+/** Logs in to a host, checking its key against known_hosts, and opens the SFTP session. */
+async function open(spec: SshSpec): Promise<{ client: Client; sftp: SFTPWrapper }> {
+  const knownHostsFile = expandHome(spec.knownHosts ?? '~/.ssh/known_hosts');
+  const trusted = knownKeys(knownHostsFile, spec.address, spec.port);
+  if (trusted.size === 0) {
+    throw new InputError(`no host key for ${spec.address} in ${knownHostsFile}; add it (ssh-keyscan) after checking its fingerprint`, { file: knownHostsFile });
+  }
+  const client = new Client();
+  let keyRefused = false;
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('error', reject);
+    client.connect({
+      host: spec.address,
+      port: spec.port,
+      username: spec.user,
+      ...credentials(spec),
+      readyTimeout: 20_000,
+      keepaliveInterval: 15_000,
+      keepaliveCountMax: 4,
+      // ssh2 accepts any key unless told otherwise: compare with known_hosts.
+      hostVerifier: (key: Buffer) => {
+        keyRefused = !trusted.has(createHash('sha256').update(key).digest('base64'));
+        return !keyRefused;
+      },
+    });
+  }).catch((error: unknown) => {
+    if (keyRefused) {
+      throw new HostKeyError(
+        `host ${spec.name} (${spec.address}:${spec.port}) offered a host key that ${knownHostsFile} does not list for it; refusing to connect. ` +
+          'If the host was reinstalled, check its new key\'s fingerprint and update known_hosts',
+      );
+    }
+    throw error;
+  });
+  const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((error, session) => (error ? reject(error) : resolve(session))));
+  return { client, sftp };
 }
 
 function expandHome(path: string): string {

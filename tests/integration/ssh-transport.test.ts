@@ -111,6 +111,31 @@ describe('SSH transport', () => {
     }
   });
 
+  it('opens the connection again once when it drops, then calls the host lost', async () => {
+    const host = await SshHost.connect(spec());
+    try {
+      // The shell's parent is the sshd process serving this connection: killing it drops the connection.
+      const dropConnection = async (): Promise<void> => {
+        const serving = Number((await host.exec(['sh', '-c', 'echo $PPID'])).stdout.trim());
+        expect(serving).toBeGreaterThan(1);
+        process.kill(serving, 'SIGKILL');
+        await expect.poll(() => host.lost, { timeout: 10_000 }).toBe(true);
+      };
+      await dropConnection();
+      // Files, commands and the engine all go on over the one new connection.
+      await host.writeFileAtomic(join(dir, 'after-drop'), 'still here\n', 0o600);
+      expect(readFileSync(join(dir, 'after-drop'), 'utf8')).toBe('still here\n');
+      expect((await host.exec(['true'])).code).toBe(0);
+      expect((await host.docker.version()).ApiVersion).toMatch(/^1\.\d+$/);
+      expect(host.lost).toBe(false);
+      await dropConnection();
+      await expect(host.readFile(join(dir, 'after-drop'))).rejects.toThrow(/host ssh-node: the SSH connection to 127\.0\.0\.1:\d+ was lost/);
+      await expect(host.docker.version()).rejects.toThrow(/was lost/);
+    } finally {
+      await host.close();
+    }
+  });
+
   it('reaches the Docker engine through the one connection', async () => {
     const host = await SshHost.connect(spec());
     try {
