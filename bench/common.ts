@@ -4,7 +4,7 @@
  * report draws from those samples.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import Docker from 'dockerode';
@@ -113,6 +113,30 @@ export function describeMachine(m: Machine): string {
 }
 
 const CLI = join(ROOT, 'bin', 'kolla-ts.mjs');
+export const ALL_IN_ONE_INVENTORY = join(ROOT, 'inventory', 'all-in-one.yml');
+
+/** A new config directory under /tmp for the all-in-one: its globals, new passwords, and the provider interface neutron bridges. */
+export function allInOneConfigDir(prefix: string): string {
+  const configDir = mkdtempSync(join(tmpdir(), prefix));
+  copyFileSync(join(ROOT, 'inventory', 'globals.all-in-one.yml'), join(configDir, 'globals.yml'));
+  spawnSync('bash', [join(ROOT, 'scripts', 'provider-interface.sh'), 'kolla-ext0'], { stdio: 'ignore' });
+  spawnSync(process.execPath, [CLI, 'genpwd', '--configdir', configDir], { stdio: 'ignore' });
+  return configDir;
+}
+
+/**
+ * Destroys the all-in-one cloud and its data, leaving an empty host. The
+ * cloud belongs to the config directory that deployed it
+ * (/etc/kolla/.kolla-ts/owner.json), so it is destroyed with that one;
+ * `configDir` when no cloud claims the host.
+ */
+export function destroyAllInOne(configDir: string): void {
+  const ownerFile = '/etc/kolla/.kolla-ts/owner.json';
+  const owner = existsSync(ownerFile) ? (JSON.parse(readFileSync(ownerFile, 'utf8')) as { configDir?: string }).configDir : undefined;
+  const args = ['destroy', '-i', ALL_IN_ONE_INVENTORY, '--configdir', owner ?? configDir, '--yes-i-really-really-mean-it', '--include-data'];
+  const result = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT });
+  if (result.status !== 0) throw new Error(`destroy of the all-in-one failed (exit ${result.status}): ${result.stderr?.toString().slice(-3000) ?? result.error}`);
+}
 
 export interface CliRun {
   seconds: number;

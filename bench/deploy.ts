@@ -16,12 +16,10 @@
  * and the images (scripts/all-in-one.sh or `kolla-ts build --push`):
  *   npm run bench:deploy [-- --rounds N]
  */
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeMachine, ROOT, startRecord, timedCli, writeRecord, type RunRecord } from './common.ts';
+import { ALL_IN_ONE_INVENTORY, allInOneConfigDir, describeMachine, destroyAllInOne, startRecord, timedCli, writeRecord, type RunRecord } from './common.ts';
 import { timeRestart, type RestartTimeline } from './service-start.ts';
 
 export interface CliRun {
@@ -46,10 +44,7 @@ const { values: flags } = parseArgs({ options: { rounds: { type: 'string', defau
 const rounds = Number(flags.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${flags.rounds}: expected a positive integer`);
 
-const CLI = join(ROOT, 'bin', 'kolla-ts.mjs');
 const RESTARTED = 'glance_api';
-const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-bench-deploy-'));
-const common = ['-i', join(ROOT, 'inventory', 'all-in-one.yml'), '--configdir', configDir];
 
 /** The CLI timed, its line printed; the record keeps wall seconds and peak memory. */
 async function measure(label: string, args: string[]): Promise<CliRun> {
@@ -61,14 +56,9 @@ async function measure(label: string, args: string[]): Promise<CliRun> {
 const header = startRecord('deploy');
 console.log(`machine: ${describeMachine(header.machine)}`);
 console.log(`commit ${header.git.commit}${header.git.dirty ? ' (tree dirty)' : ''}; ${rounds} rounds\n`);
-copyFileSync(join(ROOT, 'inventory', 'globals.all-in-one.yml'), join(configDir, 'globals.yml'));
-spawnSync('bash', [join(ROOT, 'scripts', 'provider-interface.sh'), 'kolla-ext0'], { stdio: 'ignore' });
-spawnSync(process.execPath, [CLI, 'genpwd', '--configdir', configDir], { stdio: 'ignore' });
-// The cloud already here belongs to the config directory that deployed it: destroy it with that one.
-const ownerFile = '/etc/kolla/.kolla-ts/owner.json';
-const owner = existsSync(ownerFile) ? (JSON.parse(readFileSync(ownerFile, 'utf8')) as { configDir?: string }).configDir : undefined;
-const destroyArgs = ['-i', join(ROOT, 'inventory', 'all-in-one.yml'), '--configdir', owner ?? configDir];
-spawnSync(process.execPath, [CLI, 'destroy', ...destroyArgs, '--yes-i-really-really-mean-it', '--include-data'], { stdio: 'ignore' });
+const configDir = allInOneConfigDir('kolla-ts-bench-deploy-');
+const common = ['-i', ALL_IN_ONE_INVENTORY, '--configdir', configDir];
+destroyAllInOne(configDir);
 
 const cold = await measure('cold deploy (all-in-one, empty host)', ['deploy', ...common]);
 const noop: CliRun[] = [];

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BuildRecord, KollaRun } from './build.ts';
+import { summarise, type ColdDeployRecord } from './cold-deploy-record.ts';
 import { describeMachine, RESULTS_DIR, ROOT, stats, type RunRecord } from './common.ts';
 import type { DeployRecord } from './deploy.ts';
 import type { FanoutRecord, Logins } from './fanout.ts';
@@ -131,6 +132,41 @@ Each phase's min / median / max over the rounds; the medians need not add up to 
 | CLI after the first answer: → exit (noticing health, exit) | ${triple(after)} |
 | **CLI overhead** (before the stop + after the first answer) | ${triple(before.map((b, i) => b + after[i]!))} |
 | for comparison, Docker's health schedule: first answer → status \`healthy\` (what the CLI waited for before it ran the test itself) | ${triple(phase('firstAnswer', 'healthy'))} |
+`;
+}
+
+function coldDeploySection(run: AnyRecord): string {
+  const record = run as unknown as ColdDeployRecord;
+  const { settings, samples } = record;
+  const { serialTotal, parallel, chain, ratio, targetMet } = summarise(record);
+  const onChain = new Set(chain.services);
+  const requires = new Map(settings.services.map((service) => [service.name, service.requires]));
+  const rows = samples.serial.map(
+    (r) =>
+      `| ${onChain.has(r.service) ? `**${r.service}**` : r.service} | ${requires.get(r.service)!.join(', ') || '—'} | ${s(r.seconds)} | ${s(r.applySeconds)} | ${s(samples.parallel.applySeconds[r.service]!)} |`,
+  );
+  const cliOwn = samples.serial.map((r) => r.seconds - r.applySeconds);
+  const bound = (1 + settings.targetMargin) * chain.seconds;
+  return `## Cold deploy
+
+${provenance(run)}
+${settings.services.length} services, each deploy run once, serial first; a destroy \`--include-data\` before each of the two.
+
+Per service: seconds alone (the serial deploy of it: the CLI's wall time, and the service's own time as the CLI reports it, from its first step to its end), and its own time within the parallel deploy. **Bold**: on the longest chain.
+
+| service | requires | alone, CLI | alone, the service | in the parallel deploy, the service |
+| --- | --- | ---: | ---: | ---: |
+${rows.join('\n')}
+
+| what | seconds |
+| --- | ---: |
+| serial: each service alone, summed | ${s(serialTotal)} |
+| parallel: one \`deploy\` of everything | ${s(parallel)} |
+| longest chain through \`requires\`, each service by its CLI time alone: ${chain.services.join(' → ')} | ${s(chain.seconds)} |
+
+Parallel / chain: **${ratio.toFixed(2)}**. Target, parallel within the chain + ${percent(settings.targetMargin, 1)} (${s(bound)} s): **${targetMet ? 'met' : 'not met'}**, ${targetMet ? `${s(bound - parallel)} s to spare` : `${s(parallel - bound)} s over`}.
+
+The CLI's own time in each serial run (wall time less the service's): ${triple(cliOwn)} s (min / median / max). The chain counts it once for each of its ${chain.services.length} services, the parallel deploy once.
 `;
 }
 
@@ -264,7 +300,13 @@ ${[...ownSplits, ...scenarioSplits].join('\n')}
 ${failures.length ? `\n${failures.join('\n')}` : ''}`;
 }
 
-const sections: Record<string, (run: AnyRecord) => string> = { build: buildSection, deploy: deploySection, fanout: fanoutSection, upgrade: upgradeSection };
+const sections: Record<string, (run: AnyRecord) => string> = {
+  build: buildSection,
+  deploy: deploySection,
+  'cold-deploy': coldDeploySection,
+  fanout: fanoutSection,
+  upgrade: upgradeSection,
+};
 const runs = loadRuns();
 for (const run of runs) if (!sections[run.bench]) throw new Error(`${run.file}: unknown bench "${run.bench}"`);
 
