@@ -3,7 +3,7 @@ import type { ContainerEngine, ContainerSpec } from '../engine/containers.ts';
 import { DeployStepError, KollaError } from '../errors.ts';
 import { forEachHost } from '../fleet/runner.ts';
 import { LABEL, type DesiredContainer, type DesiredService, type DesiredStep } from '../plan/desired.ts';
-import { stepId, type ContainerAction, type Plan, type ServicePlan } from '../plan/diff.ts';
+import { stepId, stepStamp, type ContainerAction, type Plan, type ServicePlan } from '../plan/diff.ts';
 import type { HostConnection } from '../transport/host.ts';
 import { appliedConfigPath, ownerPath, stepStampsPath, updateStateFile, writeConfigDir } from '../transport/state-files.ts';
 import { sqlIdentifier, sqlString } from '../util/escape.ts';
@@ -168,7 +168,7 @@ async function applyService(deployment: Deployment, service: DesiredService, pla
     options.reporter.start(name, step.description);
     try {
       await runStep(deployment, service, step);
-      await recordStamp(deployment, step, stepPlan.stamp, configRoot);
+      await recordStamp(deployment, step, configRoot);
       deployment.recap.ok(step.host, 1);
     } catch (error) {
       if (error instanceof DeployStepError) failures.push(error);
@@ -350,8 +350,15 @@ async function recordRevision(deployment: Deployment, container: DesiredContaine
   );
 }
 
-export async function recordStamp(deployment: Deployment, step: DesiredStep, stamp: string, configRoot: string): Promise<void> {
-  await updateStateFile((await deployment.pool.get(step.host)).connection, stepStampsPath(configRoot), stepId(step), stamp);
+/**
+ * Records a step as done on its host, stamped with the image the step ran
+ * as it is there now: on a new host the plan saw no image yet (it was pulled
+ * since), and that must not make the next deploy run the step again.
+ */
+export async function recordStamp(deployment: Deployment, step: DesiredStep, configRoot: string): Promise<void> {
+  const { engine, connection } = await deployment.pool.get(step.host);
+  const imageId = step.imageRef ? ((await engine.image(step.imageRef))?.id ?? null) : null;
+  await updateStateFile(connection, stepStampsPath(configRoot), stepId(step), stepStamp(step, imageId));
 }
 
 function databaseSql(database: string, user: string, password: string): string {

@@ -61,6 +61,11 @@ export interface Plan {
   services: ServicePlan[];
 }
 
+/** What a host records once a step ran: its inputs, and the local id of the image it ran (a rebuilt image reruns it). */
+export function stepStamp(step: DesiredStep, imageId: string | null): string {
+  return step.imageRef ? hashOf([step.stamp, imageId]) : step.stamp;
+}
+
 export function stepId(step: DesiredStep): string {
   return `${step.service}/${step.index}/${step.step.kind}`;
 }
@@ -82,7 +87,7 @@ export function diffState(desired: DesiredState, observed: ReadonlyMap<string, O
         .map((step) => {
           const id = stepId(step);
           const host = observed.get(step.host)!;
-          const stamp = step.imageRef ? hashOf([step.stamp, host.imageIds.get(step.imageRef) ?? null]) : step.stamp;
+          const stamp = stepStamp(step, step.imageRef ? (host.imageIds.get(step.imageRef) ?? null) : null);
           return { host: step.host, service: service.role.service, id, description: step.description, run: options.runSteps && host.stepStamps[id] !== stamp, stamp };
         });
       return { service: service.role.service, files, containers, steps };

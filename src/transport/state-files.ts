@@ -28,10 +28,19 @@ export async function readStateFile<T>(connection: HostConnection, path: string)
   }
 }
 
+/** Updates of one state file on one connection, in order: services record their steps at the same time. */
+const pendingUpdates = new WeakMap<HostConnection, Map<string, Promise<void>>>();
+
 export async function updateStateFile<T>(connection: HostConnection, path: string, key: string, value: T): Promise<void> {
-  const state = await readStateFile<T>(connection, path);
-  state[key] = value;
-  await writeStateFile(connection, path, state);
+  let byPath = pendingUpdates.get(connection);
+  if (!byPath) pendingUpdates.set(connection, (byPath = new Map()));
+  const update = (byPath.get(path) ?? Promise.resolve()).catch(() => undefined).then(async () => {
+    const state = await readStateFile<T>(connection, path);
+    state[key] = value;
+    await writeStateFile(connection, path, state);
+  });
+  byPath.set(path, update);
+  await update;
 }
 
 export async function writeStateFile<T>(connection: HostConnection, path: string, state: Record<string, T>): Promise<void> {

@@ -194,7 +194,7 @@ async function upgradeService(deployment: Deployment, service: DesiredService, p
       if (step.step.kind === 'bootstrap' && !(await backUp())) return false;
       if (!(await runOnce(step))) return false;
     }
-    await recordStamp(deployment, step, stepPlan.stamp, configRoot);
+    await recordStamp(deployment, step, configRoot);
   }
   if (!(await roll(service.containers.map((c) => c.name).filter((n) => !rolled.has(n))))) return false;
   // Once every host runs the new containers: contract, data migrations, restarts that lift version pins.
