@@ -9,6 +9,8 @@ import { HostJournal, keptName, rollbackTarget, type Revision } from '../state/r
 import { batches, type Serial } from './rolling.ts';
 import { replaceContainer } from './swap.ts';
 
+const UNDOABLE = new Set(['upgrade', 'rollback']);
+
 export interface RollbackOptions {
   /** A revision number (per container, as `history` shows); default: the one before the running one. */
   to?: number;
@@ -23,9 +25,10 @@ export interface RollbackOptions {
  * container definition that revision recorded. The kept container is
  * brought back where it is that revision; otherwise the container is made
  * again from the record. Gated on health like upgrade (an unhealthy result
- * puts back what ran), and itself recorded as a revision. A container of
- * the service with nothing earlier to return to (an upgrade of nova that
- * replaced only nova_compute) is left as it is.
+ * puts back what ran), and itself recorded as a revision. Without `to`,
+ * only containers an upgrade (or a rollback) changed last are returned: the
+ * rest of the service (an upgrade of nova that replaced only nova_compute)
+ * is left as it is.
  */
 export async function rollback(deployment: Deployment, options: RollbackOptions): Promise<Revision[]> {
   const service = deployment.desired.services[0]!;
@@ -47,6 +50,11 @@ export async function rollback(deployment: Deployment, options: RollbackOptions)
         // A container the changes being undone did not touch has nothing to return to: it stays as it is.
         if ('error' in choice) {
           skipped.push(`${container.name} (${choice.error})`);
+          continue;
+        }
+        // Without --to, a rollback undoes upgrades (and rollbacks): a container a deploy made is what globals.yml asks for.
+        if (options.to === undefined && !UNDOABLE.has(choice.current?.command ?? '')) {
+          skipped.push(`${container.name} (its running revision was made by ${choice.current?.command ?? 'no recorded command'}, not by an upgrade)`);
           continue;
         }
         const { target } = choice;
