@@ -161,6 +161,11 @@ function writePrivate(path: string, content: string): void {
   renameSync(temp, path);
 }
 
+/** The revision a container runs now: the latest healthy one with its id (a rollback's shares the id of the container it brought back). */
+export function runningRevision(revisions: readonly Revision[], runningContainerId: string | null | undefined): Revision | null {
+  return [...revisions].reverse().find((r) => r.containerId === runningContainerId && r.outcome === 'healthy') ?? null;
+}
+
 /**
  * The revision a rollback returns to: `to` when given, else the last good
  * one before the revision the container runs now (found by container id;
@@ -168,7 +173,7 @@ function writePrivate(path: string, content: string): void {
  * Revisions that never became healthy are never a target.
  */
 export function rollbackTarget(revisions: readonly Revision[], runningContainerId: string | null, to?: number): { target: Revision; current: Revision | null } | { error: string } {
-  const current = [...revisions].reverse().find((r) => r.containerId === runningContainerId && r.outcome === 'healthy') ?? null;
+  const current = runningRevision(revisions, runningContainerId);
   if (to !== undefined) {
     const target = revisions.find((r) => r.seq === to);
     if (!target) return { error: `no revision ${to} (there are ${revisions.map((r) => r.seq).join(', ') || 'none'})` };

@@ -1,6 +1,6 @@
 import type { Deployment } from '../deploy/session.ts';
 import { forEachHost } from '../fleet/runner.ts';
-import { HostJournal, type Revision } from '../state/revisions.ts';
+import { HostJournal, runningRevision, type Revision } from '../state/revisions.ts';
 import { backupsDir } from '../transport/state-files.ts';
 
 /** A revision as `history` shows it: the record without its spec, and whether it is what runs now. */
@@ -23,8 +23,7 @@ export async function collectHistory(deployment: Deployment): Promise<History> {
     for (const container of containers.filter((c) => c.host === host)) {
       const runningId = (await engine.inspect(container.name))?.id;
       const revisions = await journal.list(container.name);
-      // The latest healthy revision with the running container's id is the one running (a rollback shares the id it restored).
-      const current = [...revisions].reverse().find((r) => r.containerId === runningId && r.outcome === 'healthy');
+      const current = runningRevision(revisions, runningId);
       for (const { spec: _spec, files: _files, ...row } of revisions) rows.push({ ...row, running: row.seq === current?.seq });
     }
     const backups = (await connection.listDir(backupsDir(configRoot))).filter((n) => n.endsWith('.sql') && deployment.desired.services.some((s) => n.startsWith(`${s.role.service}-`))).map((n) => ({ host, path: `${backupsDir(configRoot)}/${n}` }));

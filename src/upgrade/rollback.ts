@@ -1,6 +1,5 @@
 import { DeployStepError, KollaError } from '../errors.ts';
 import { claimHosts, recordStamp } from '../deploy/apply.ts';
-import { LABEL } from '../plan/desired.ts';
 import { failure } from '../deploy/failures.ts';
 import type { Deployment } from '../deploy/session.ts';
 import { forEachHost } from '../fleet/runner.ts';
@@ -87,9 +86,10 @@ export async function rollback(deployment: Deployment, options: RollbackOptions)
       // upgrade (and must not run again with it, on a schema migrated forward): recorded as done.
       const configRoot = String(deployment.globals.node_config_directory);
       for (const step of service.steps.filter((s) => s.host === host && s.imageRef && 'container' in s.step)) {
-        const container = service.containers.find((c) => c.host === host && c.name === (step.step as { container: string }).container);
-        const running = container ? await engine.inspect(container.name) : null;
-        if (container && running?.labels[LABEL.definitionHash] === container.definitionHash) await recordStamp(deployment, step, configRoot);
+        const runs = (step.step as { container: string }).container;
+        const container = service.containers.find((c) => c.host === host && c.name === runs);
+        const back = restored.find((r) => r.container === runs);
+        if (container && back?.definitionHash === container.definitionHash) await recordStamp(deployment, step, configRoot);
       }
       for (const line of skipped) options.log(`${host}: left as it is: ${line}`);
       return restored;

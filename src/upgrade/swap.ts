@@ -141,7 +141,8 @@ async function putBack(
     await engine.rename(name, next);
     await engine.rename(kept, name);
     const files = [...oldFiles].map(([file, content]) => ({ name: file, content, mode: 0o600 }));
-    await writeConfigDir(connection, replacement.configDir, files, await readConfigDir(connection, replacement.configDir));
+    // The directory holds the replacement's files now: written just before the swap.
+    await writeConfigDir(connection, replacement.configDir, files, new Map(replacement.files.map((f) => [f.name, f.content])));
     await engine.start(name);
   });
   // A kept container that failed to come back stays the rollback point; a new one that failed goes.
