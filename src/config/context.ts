@@ -12,14 +12,19 @@ export const PORTS = {
   nova_metadata_port: 8775,
   nova_novncproxy_port: 6080,
   neutron_server_port: 9696,
+  heat_api_port: 8004,
+  heat_api_cfn_port: 8000,
   mariadb_port: 3306,
   rabbitmq_port: 5672,
   memcached_port: 11211,
+  horizon_port: 80,
 } as const;
 
 /** What was learnt about each host before planning (its addresses). */
 export interface HostFacts {
   apiAddress: string;
+  /** Only when tunnel_interface is not the API interface. */
+  tunnelAddress?: string;
 }
 
 /**
@@ -55,6 +60,9 @@ export function templateContext(
     inventory_hostname: host,
     hostname: host,
     api_interface_address: facts.get(host)!.apiAddress,
+    tunnel_interface_address: facts.get(host)!.tunnelAddress ?? facts.get(host)!.apiAddress,
+    // Self-service networks over VXLAN: the Linux bridge agent needs a tunnel endpoint.
+    neutron_vxlan: String(globals.neutron_tenant_network_types ?? '').split(',').includes('vxlan'),
     database_address: vip,
     database_port: PORTS.mariadb_port,
     database_user: 'root',
@@ -67,6 +75,9 @@ export function templateContext(
     placement_internal_url: url(PORTS.placement_api_port),
     nova_internal_url: url(PORTS.nova_api_port, '/v2.1'),
     neutron_internal_url: url(PORTS.neutron_server_port),
+    // Keystone fills %(tenant_id)s with the caller's project; the heat client relies on it.
+    heat_internal_url: url(PORTS.heat_api_port, '/v1/%(tenant_id)s'),
+    heat_cfn_internal_url: url(PORTS.heat_api_cfn_port, '/v1'),
     nova_metadata_host: vip,
     nova_novncproxy_base_url: url(PORTS.nova_novncproxy_port, '/vnc_lite.html'),
   };

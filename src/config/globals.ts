@@ -26,6 +26,7 @@ const FORMATS: Record<string, { test: (value: string) => boolean; expected: stri
   registry: { test: isRegistryAddress, expected: 'empty or a registry address (host or host:port)' },
   namespace: { test: (v) => /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(v), expected: 'an image namespace (lower-case letters, digits, ".", "_", "-", "/")' },
   tag: { test: (v) => /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(v), expected: 'an image tag (letters, digits, "_", ".", "-"; at most 128)' },
+  networkTypes: { test: (v) => v === '' || v.split(',').every((t) => ['vxlan', 'vlan', 'flat'].includes(t)), expected: 'empty or a comma-separated list of vxlan, vlan, flat' },
   name: { test: (v) => /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(v), expected: 'a name of letters, digits, "_", ".", "-"' },
 };
 
@@ -53,6 +54,10 @@ const BASE_KEYS: Record<string, KeySpec> = {
   kolla_internal_vip_address: { kind: 'string', format: 'ip' },
   kolla_external_vip_address: { kind: 'string', default: (g) => g.kolla_internal_vip_address, format: 'ip' },
   neutron_external_interface: { kind: 'string', format: 'interface' },
+  // VXLAN's local end (the Linux bridge agent's local_ip) is this interface's address.
+  tunnel_interface: { kind: 'string', default: (g) => g.network_interface, format: 'interface' },
+  // Network types projects get when they create a network; empty: provider networks only.
+  neutron_tenant_network_types: { kind: 'string', default: 'vxlan', format: 'networkTypes' },
   config_strategy: { kind: 'string', default: 'COPY_ALWAYS', choices: ['COPY_ALWAYS', 'COPY_ONCE'] },
   nova_compute_virt_type: { kind: 'string', default: 'kvm', choices: ['kvm', 'qemu'] },
   node_config_directory: { kind: 'string', default: '/etc/kolla', format: 'path' },

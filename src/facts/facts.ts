@@ -7,7 +7,8 @@ import type { Inventory } from '../inventory/inventory.ts';
 import { isIpAddress } from '../util/values.ts';
 
 /**
- * What kolla-ts learns from each host before planning: its API address.
+ * What kolla-ts learns from each host before planning: its API address, and
+ * its tunnel address (VXLAN's local end) when that is another interface.
  * Kept in the config directory (`facts.json`) so a command limited to some
  * hosts can still render templates that name the others.
  */
@@ -19,7 +20,11 @@ export function readFactsCache(file: string): FactsCache {
   if (!existsSync(file)) return {};
   try {
     const data = JSON.parse(readFileSync(file, 'utf8')) as FactsCache;
-    return Object.fromEntries(Object.entries(data).filter(([, facts]) => typeof facts?.apiAddress === 'string' && isIpAddress(facts.apiAddress)));
+    return Object.fromEntries(
+      Object.entries(data).filter(
+        ([, facts]) => typeof facts?.apiAddress === 'string' && isIpAddress(facts.apiAddress) && (facts.tunnelAddress === undefined || isIpAddress(facts.tunnelAddress)),
+      ),
+    );
   } catch {
     return {}; // A damaged cache is only a cache: gather again.
   }
@@ -39,14 +44,14 @@ export interface GatherInput {
   hosts: readonly string[];
   /** Hosts this command may contact (--limit); the rest come from the cache. */
   targets: ReadonlySet<string>;
-  /** globals.yml's api_interface; a host's own api_interface or network_interface variable wins. */
-  apiInterface: string;
+  /** globals.yml's api_interface and tunnel_interface, and where each is set (for the error when a host has no address there). */
+  interfaces: Record<AddressKind, { name: string; location: { file: string; line?: number; key: string } }>;
   cacheFile: string;
   policy: RunPolicy;
   recap: Recap;
-  /** Where api_interface is set, for the error when a host has no address there. */
-  apiInterfaceLocation: { file: string; line?: number; key: string };
 }
+
+type AddressKind = 'api' | 'tunnel';
 
 /**
  * Facts of every host: asked of the targets (in parallel), read from the
@@ -59,24 +64,31 @@ export async function gatherFacts(input: GatherInput): Promise<{ facts: Map<stri
   const facts = new Map<string, HostFacts>();
   const down = new Set<string>();
   const asked = input.hosts.filter((h) => input.targets.has(h));
-  const interfaceOf = (name: string): string => {
+  // A host's own <kind>_interface, then its network_interface (both default to it), then globals.yml's.
+  const interfaceOf = (name: string, kind: AddressKind): string => {
     const vars = input.inventory.hosts.get(name)!.vars;
-    return String(vars.api_interface ?? vars.network_interface ?? input.apiInterface);
+    return String(vars[`${kind}_interface`] ?? vars.network_interface ?? input.interfaces[kind].name);
   };
   const settled = await forEachHost(asked, input.policy, async (name) => {
     const spec = input.inventory.hosts.get(name)!;
-    if (spec.apiAddress) return spec.apiAddress;
+    const sameInterface = interfaceOf(name, 'tunnel') === interfaceOf(name, 'api');
+    if (spec.apiAddress && sameInterface) return { apiAddress: spec.apiAddress };
     // Only the host is asked, not its engine: an engine that is down is reported where it is used.
     const connection = await input.pool.connection(name);
-    return connection.interfaceAddress(interfaceOf(name));
+    const apiAddress = spec.apiAddress ?? (await connection.interfaceAddress(interfaceOf(name, 'api')));
+    if (!apiAddress) throw missingAddress(name, 'api');
+    if (sameInterface) return { apiAddress };
+    const tunnelAddress = await connection.interfaceAddress(interfaceOf(name, 'tunnel'));
+    if (!tunnelAddress) throw missingAddress(name, 'tunnel');
+    return { apiAddress, tunnelAddress };
   });
+  function missingAddress(host: string, kind: AddressKind): InputError {
+    return new InputError(`host ${host} has no IPv4 address on ${kind}_interface "${interfaceOf(host, kind)}"`, input.interfaces[kind].location);
+  }
   for (const result of settled) {
     if (result.status === 'done') {
-      if (!result.value) {
-        throw new InputError(`host ${result.host} has no IPv4 address on api_interface "${interfaceOf(result.host)}"`, input.apiInterfaceLocation);
-      }
-      facts.set(result.host, { apiAddress: result.value });
-      cache[result.host] = { apiAddress: result.value, gatheredAt: new Date().toISOString() };
+      facts.set(result.host, result.value);
+      cache[result.host] = { ...result.value, gatheredAt: new Date().toISOString() };
     } else if (result.status === 'failed') {
       if (!(result.error instanceof UnreachableError)) throw result.error;
       input.recap.fail(result.host, result.error);
@@ -87,7 +99,8 @@ export async function gatherFacts(input: GatherInput): Promise<{ facts: Map<stri
     if (facts.has(name)) continue;
     const known = input.inventory.hosts.get(name)?.apiAddress ?? cache[name]?.apiAddress;
     if (known) {
-      facts.set(name, { apiAddress: known });
+      const tunnelAddress = cache[name]?.tunnelAddress;
+      facts.set(name, { apiAddress: known, ...(tunnelAddress ? { tunnelAddress } : {}) });
       continue;
     }
     const why = down.has(name) ? `it does not answer: ${input.recap.rows().find((row) => row.host === name)?.errors[0] ?? 'unreachable'}` : 'it is outside --limit';
