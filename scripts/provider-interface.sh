@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # An address-less interface for neutron's provider network on a machine with
 # no spare NIC: one end of a veth pair (this kernel has no dummy driver).
+#   provider-interface.sh [NAME] [GATEWAY/PREFIX]
+# With GATEWAY/PREFIX, the pair's other end (NAME + "p") on this machine gets
+# that address: it is the external network's gateway, so this machine reaches
+# routers and floating IPs (init-cloud's default external network is
+# 203.0.113.0/24 with gateway 203.0.113.1).
 set -euo pipefail
 name=${1:-kolla-ext0}
+gateway=${2:-}
 if ! ip link show "$name" >/dev/null 2>&1; then
   ip link add "$name" type veth peer name "${name}p"
 fi
 ip link set "$name" up
 ip link set "${name}p" up
+if [ -n "$gateway" ]; then
+  ip addr replace "$gateway" dev "${name}p"
+fi

@@ -67,6 +67,11 @@ export class HostLockedError extends KollaError {
   override readonly exitCode = 7;
 }
 
+/** The deployed cloud's API refused or failed a request (init-cloud). */
+export class CloudApiError extends KollaError {
+  override readonly exitCode = 8;
+}
+
 /** A health check (deploy wait, `check` command) found something down. */
 export class UnhealthyError extends KollaError {
   override readonly exitCode = 6;

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { DeployStepError, exitCodeFor, KollaError } from '../errors.ts';
 import { registerBuild } from './build-command.ts';
+import { registerCloudCommands } from './cloud-commands.ts';
 import { registerDeployCommands } from './deploy-commands.ts';
 import { registerUpgradeCommands } from './upgrade-commands.ts';
 
@@ -12,6 +13,7 @@ export function createProgram(): Command {
   registerBuild(program);
   registerDeployCommands(program);
   registerUpgradeCommands(program);
+  registerCloudCommands(program);
   return program;
 }
 

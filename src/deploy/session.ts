@@ -74,7 +74,7 @@ export function requiredPasswords(roles: readonly Role[]): string[] {
 }
 
 /** globals.yml, with the keys every role adds (enable_<service>, <service>_tag, <container>_tag). */
-function loadGlobalsFor(roles: readonly Role[], configDir: string): LoadedGlobals {
+export function loadGlobalsFor(roles: readonly Role[], configDir: string): LoadedGlobals {
   return loadGlobals(join(configDir, 'globals.yml'), configDir, {
     services: roles.map((r) => ({ name: r.service, enabledByDefault: true })),
     containers: roles.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
@@ -127,6 +127,10 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
   }
 
   const globalsFile = join(paths.configDir, 'globals.yml');
+  const globalsLocation = (key: string): { file: string; line?: number; key: string } => {
+    const line = globalsDoc?.lineOf([key]);
+    return { file: globalsDoc?.file ?? globalsFile, ...(line ? { line } : {}), key };
+  };
   const renderer = new ConfigRenderer(join(paths.projectRoot, 'config-templates'));
   const customDir = String(globals.node_custom_config);
   // Placement and rendering problems are input errors: found before any host is contacted.
@@ -150,11 +154,13 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
       pool,
       hosts: placed.hosts,
       targets,
-      apiInterface: String(globals.api_interface),
+      interfaces: {
+        api: { name: String(globals.api_interface), location: globalsLocation('api_interface') },
+        tunnel: { name: String(globals.tunnel_interface), location: globalsLocation('tunnel_interface') },
+      },
       cacheFile: join(paths.configDir, 'facts.json'),
       policy,
       recap,
-      apiInterfaceLocation: { file: globalsDoc?.file ?? globalsFile, ...(globalsDoc?.lineOf(['api_interface']) ? { line: globalsDoc.lineOf(['api_interface'])! } : {}), key: 'api_interface' },
     });
     // Each host this command may touch: connected, its config directory ours, and (for changes) locked.
     // One that does not answer is down for this run; a refusal (another config dir, another run) stops it all.
