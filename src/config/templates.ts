@@ -28,6 +28,11 @@ export class ConfigRenderer {
     this.hbs.registerHelper('shell', escaper(shellQuote));
     this.hbs.registerHelper('json', escaper(jsonString));
     this.hbs.registerHelper('mycnf', escaper(myCnfValue));
+    // A secret of fixed length (heat's auth_encryption_key: exactly 32) from a genpwd one (40): {{ini (truncate x 32)}}.
+    this.hbs.registerHelper('truncate', (value: unknown, length: unknown) => {
+      if (typeof value !== 'string' || typeof length !== 'number') throw new Error('truncate needs a string and a length');
+      return value.slice(0, length);
+    });
     this.hbs.registerHelper('if_enabled', function (this: TemplateContext, service: unknown, options: Handlebars.HelperOptions) {
       const key = `enable_${String(service).replace(/-/g, '_')}`;
       if (!(key in options.data.root)) throw new Error(`if_enabled: unknown service "${String(service)}"`);

@@ -244,7 +244,7 @@ function parseStep(doc: LocatedYaml, path: (string | number)[], raw: unknown, co
       return { kind, container: container(spec.container, [...at, 'container']), ...(user ? { user } : {}), command, ...(stdin !== undefined ? { stdin } : {}) };
     }
     case 'register':
-      return { kind, spec: objectAt(doc, at, body) };
+      return { kind, spec: parseRegister(doc, at, body) };
     case 'oneshot': {
       const spec = objectAt(doc, at, body);
       unknownKeys(doc, at, spec, ['container', 'environment', 'ok_exit_codes']);
@@ -266,6 +266,50 @@ function parseStep(doc: LocatedYaml, path: (string | number)[], raw: unknown, co
     default:
       throw errorAt(doc, at, `unknown step kind "${kind}" (expected ${expected})`);
   }
+}
+
+/**
+ * The document kolla_register reads (images/kolla-toolbox/kolla_register),
+ * checked here so a role's mistake is named with its line at load time, not
+ * by the toolbox mid-deploy. Per list: required keys, allowed keys.
+ */
+const REGISTER_LISTS: Record<string, { required: string[]; allowed: string[] }> = {
+  services: { required: ['name', 'type'], allowed: ['name', 'type', 'description'] },
+  endpoints: { required: ['service', 'interface', 'url'], allowed: ['service', 'interface', 'url', 'region'] },
+  domains: { required: ['name'], allowed: ['name', 'description'] },
+  users: { required: ['name', 'password', 'role'], allowed: ['name', 'password', 'project', 'domain', 'role'] },
+};
+const REGISTER_INTERFACES = ['public', 'internal', 'admin'];
+
+function parseRegister(doc: LocatedYaml, at: (string | number)[], body: unknown): Record<string, unknown> {
+  const spec = objectAt(doc, at, body);
+  unknownKeys(doc, at, spec, ['projects', 'roles', ...Object.keys(REGISTER_LISTS)]);
+  for (const key of ['projects', 'roles']) {
+    if (spec[key] === undefined) continue;
+    stringList(doc, [...at, key], spec[key]).forEach((name, i) => requireString(doc, [...at, key, i], name));
+  }
+  for (const [key, { required, allowed }] of Object.entries(REGISTER_LISTS)) {
+    if (spec[key] === undefined) continue;
+    listAt(doc, [...at, key], spec[key]).forEach((raw, i) => {
+      const path = [...at, key, i];
+      const entry = objectAt(doc, path, raw);
+      unknownKeys(doc, path, entry, allowed);
+      for (const name of required) requireString(doc, [...path, name], entry[name]);
+      for (const [name, value] of Object.entries(entry)) {
+        // A description may be empty; everything else names something.
+        if (name === 'description' ? typeof value !== 'string' : typeof value !== 'string' || value === '') throw errorAt(doc, [...path, name], 'expected a string');
+      }
+      if (key === 'endpoints' && !REGISTER_INTERFACES.includes(entry.interface as string)) {
+        throw errorAt(doc, [...path, 'interface'], `expected one of ${REGISTER_INTERFACES.join(', ')}, got ${JSON.stringify(entry.interface)}`);
+      }
+      if (key === 'users') {
+        // The password is a key of passwords.yml, never a value.
+        shaped(doc, [...path, 'password'], entry.password as string, 'key');
+        if (('project' in entry) === ('domain' in entry)) throw errorAt(doc, path, 'a user gets its role on a project or on a domain: give exactly one of "project" and "domain"');
+      }
+    });
+  }
+  return spec;
 }
 
 function unknownKeys(doc: LocatedYaml, path: (string | number)[], value: Record<string, unknown>, known: readonly string[]): void {

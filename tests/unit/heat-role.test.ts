@@ -1,0 +1,117 @@
+// The project's own heat role, images and templates, read and rendered as
+// deploy and build would: what it registers, what heat.conf says, and that
+// secrets stay in the config files.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { selectImages } from '../../src/build/graph.ts';
+import { loadProfiles } from '../../src/build/images.ts';
+import { prepareTree } from '../../src/build/builder.ts';
+import { loadGlobals } from '../../src/config/globals.ts';
+import { ConfigRenderer } from '../../src/config/templates.ts';
+import { loadInventory } from '../../src/inventory/inventory.ts';
+import { computeDesiredState } from '../../src/plan/desired.ts';
+import { loadRoles } from '../../src/plan/roles.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const roles = loadRoles(join(ROOT, 'roles'));
+const heat = roles.find((r) => r.service === 'heat')!;
+const PASSWORDS = Object.fromEntries([...new Set(roles.flatMap((r) => r.passwords))].map((key, i) => [key, `${key}-value-${i}-`.padEnd(40, 'x')]));
+
+function heatState() {
+  const dir = mkdtempSync(join(tmpdir(), 'kolla-ts-heat-'));
+  writeFileSync(join(dir, 'globals.yml'), 'kolla_internal_vip_address: 198.51.100.10\nneutron_external_interface: eth1\n');
+  writeFileSync(join(dir, 'inventory.yml'), 'hosts:\n  ctl1: {connection: local}\ngroups:\n  control: [ctl1]\n  network: [ctl1]\n  compute: [ctl1]\n');
+  const { values } = loadGlobals(join(dir, 'globals.yml'), dir, {
+    services: roles.map((r) => ({ name: r.service, enabledByDefault: true })),
+    containers: roles.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
+  });
+  expect(values.enable_heat).toBe(true);
+  return computeDesiredState({
+    roles,
+    globals: values,
+    passwords: PASSWORDS,
+    inventory: loadInventory(join(dir, 'inventory.yml')),
+    facts: new Map([['ctl1', { apiAddress: '198.51.100.1' }]]),
+    renderer: new ConfigRenderer(join(ROOT, 'config-templates')),
+    customDir: join(dir, 'config'),
+    services: ['heat'],
+  }).services.find((s) => s.role.service === 'heat')!;
+}
+
+describe('the heat role', () => {
+  it('runs heat_api, heat_api_cfn and heat_engine on control after what it requires', () => {
+    expect(heat.groups).toEqual(['control']);
+    expect(heat.requires).toEqual(['mariadb', 'rabbitmq', 'memcached', 'keystone', 'kolla-toolbox']);
+    expect(heat.containers.map((c) => [c.name, c.image, c.ports])).toEqual([
+      ['heat_api', 'heat-api', ['heat_api_port']],
+      ['heat_api_cfn', 'heat-api-cfn', ['heat_api_cfn_port']],
+      ['heat_engine', 'heat-engine', []],
+    ]);
+    expect(heat.steps.map((s) => s.kind)).toEqual(['database', 'register', 'bootstrap', 'start', 'start', 'start']);
+    expect(heat.upgrade.before).toEqual([{ kind: 'oneshot', container: 'heat_api', environment: { KOLLA_UPGRADE: '' }, okExitCodes: [0] }]);
+  });
+
+  it('registers both APIs, the stack roles, and the heat domain with its admin; passwords only on stdin', () => {
+    const step = heatState().steps.find((s) => s.step.kind === 'register')!;
+    const doc = JSON.parse(step.stdin!);
+    expect(doc.roles).toEqual(['admin', 'heat_stack_owner', 'heat_stack_user']);
+    expect(doc.services.map((s: { name: string; type: string }) => `${s.name}:${s.type}`)).toEqual(['heat:orchestration', 'heat-cfn:cloudformation']);
+    const urls = new Set(doc.endpoints.map((e: { service: string; url: string }) => `${e.service} ${e.url}`));
+    expect([...urls]).toEqual(['heat http://198.51.100.10:8004/v1/%(tenant_id)s', 'heat-cfn http://198.51.100.10:8000/v1']);
+    expect(doc.domains).toEqual([expect.objectContaining({ name: 'heat' })]);
+    expect(doc.users).toEqual([
+      { name: 'heat', password: PASSWORDS.heat_keystone_password, project: 'service', role: 'admin' },
+      { name: 'heat_domain_admin', password: PASSWORDS.heat_domain_admin_password, domain: 'heat', role: 'admin' },
+    ]);
+    expect(step.description).not.toContain(PASSWORDS.heat_domain_admin_password);
+  });
+
+  it('renders heat.conf with the stack domain, the CFN URLs and a 32-character encryption key; secrets only in 0600 files', () => {
+    const service = heatState();
+    for (const container of service.containers) {
+      const conf = container.configFiles.find((f) => f.name === 'heat.conf')!;
+      expect(conf.mode).toBe(0o600);
+      expect(conf.content).toContain('heat_metadata_server_url = http://198.51.100.10:8000\n');
+      expect(conf.content).toContain('heat_waitcondition_server_url = http://198.51.100.10:8000/v1/waitcondition\n');
+      expect(conf.content).toContain('stack_user_domain_name = heat\nstack_domain_admin = heat_domain_admin\n');
+      expect(conf.content).toContain(`stack_domain_admin_password = ${PASSWORDS.heat_domain_admin_password}\n`);
+      expect(conf.content).toContain(`auth_encryption_key = ${PASSWORDS.heat_auth_encryption_key!.slice(0, 32)}\n`);
+      expect(conf.content).toMatch(/^transport_url = rabbit:\/\/openstack:.*@198\.51\.100\.10:5672\/\/$/m);
+      expect(conf.content).toContain('[trustee]');
+      expect(conf.content).toContain('[clients_keystone]\nauth_uri = http://198.51.100.10:5000\n');
+      const visible = JSON.stringify([container.spec.environment, container.spec.labels, container.definition, container.spec.volumes]);
+      for (const secret of Object.values(PASSWORDS)) expect(visible).not.toContain(secret);
+    }
+    const api = service.containers.find((c) => c.name === 'heat_api')!;
+    expect(api.definition.healthcheck).toEqual(['healthcheck_curl', 'http://198.51.100.1:8004']);
+    expect(JSON.parse(api.configFiles.find((f) => f.name === 'config.json')!.content).command).toBe('heat-api --config-file /etc/heat/heat.conf');
+  });
+
+  it('is built by the main and default profiles', () => {
+    const profiles = loadProfiles([join(ROOT, 'images', 'profiles.yml')]);
+    const { graph } = prepareTree({
+      imageDirs: [join(ROOT, 'images')],
+      usersFile: join(ROOT, 'images', 'users.yml'),
+      profileFiles: [],
+      patterns: [],
+      namespace: 'kolla',
+      tag: 'zed',
+      push: false,
+      threads: 1,
+      retries: 0,
+      noCache: false,
+      force: false,
+      templateOverrides: [],
+      buildArgs: {},
+      mirror: 'http://deb.debian.org/debian',
+      suite: 'bookworm',
+      workDir: join(tmpdir(), 'kolla-ts-heat-work'),
+    });
+    for (const name of ['main', 'default']) {
+      const selected = selectImages(graph, [], { name, patterns: profiles.get(name)! }).selected;
+      expect([...selected].filter((image) => image.startsWith('heat')).sort(), name).toEqual(['heat-api', 'heat-api-cfn', 'heat-base', 'heat-engine']);
+    }
+  });
+});
