@@ -14,7 +14,8 @@ import { promisify } from 'node:util';
 import * as yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFleet, exec, startSshd, stopSshd, teardownFleet, writeInventory, type Fleet, type FleetNode } from '../helpers/fleet.ts';
-import { REGISTRY, requireEngine, runCli } from '../helpers/environment.ts';
+import { loadRoleSet } from '../../src/deploy/session.ts';
+import { PROJECT_ROOT, REGISTRY, requireEngine, runCli } from '../helpers/environment.ts';
 
 const run = promisify(execFile);
 const NODES = ['node1', 'node2', 'node3'];
@@ -59,7 +60,10 @@ describe('a fleet of real hosts over SSH', () => {
     // One config dir across runs: nodes kept between runs (KOLLA_TS_FLEET_KEEP) know it as theirs.
     configDir = '/var/lib/kolla-ts-host/fleet-etc';
     mkdirSync(configDir, { recursive: true, mode: 0o700 });
-    const disabled = ['mariadb', 'rabbitmq', 'kolla_toolbox', 'keystone', 'glance', 'placement', 'nova', 'neutron'].map((s) => `enable_${s}: false`);
+    // memcached only: every other role is turned off, new ones included.
+    const disabled = loadRoleSet(PROJECT_ROOT)
+      .filter((r) => r.service !== 'memcached')
+      .map((r) => `${r.enable}: false`);
     writeFileSync(
       join(configDir, 'globals.yml'),
       [`docker_registry: ${fleet.registry}`, 'docker_registry_insecure: true', `docker_namespace: ${NAMESPACE}`, `kolla_internal_vip_address: ${node('node1').address}`, 'network_interface: eth0', ...disabled, ''].join('\n'),

@@ -72,6 +72,9 @@ describe('OpenStack on a controller and two computes over SSH', () => {
         'network_interface: eth0',
         'neutron_external_interface: kolla-ext0',
         'nova_compute_virt_type: qemu',
+        // Orchestration and the dashboard are tested on the all-in-one; here they would only add pulls.
+        'enable_heat: false',
+        'enable_horizon: false',
         '',
       ].join('\n'),
     );
