@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { prepareTree } from '../../src/build/builder.ts';
 import { selectImages } from '../../src/build/graph.ts';
 import { discoverImages, loadProfiles, loadUsers } from '../../src/build/images.ts';
 import { loadOverrides } from '../../src/build/overrides.ts';
@@ -15,6 +14,7 @@ import { loadPasswords } from '../../src/config/passwords.ts';
 import { exitCodeFor, InputError } from '../../src/errors.ts';
 import { loadInventory } from '../../src/inventory/inventory.ts';
 import { loadRoles } from '../../src/plan/roles.ts';
+import { projectImageGraph } from '../helpers/project.ts';
 import { badInputArbitraries, badInputs, DEPLOY_TARGETS, GLOBALS_SCHEMA_INPUT, REQUIRED_PASSWORDS, type BadInput } from '../helpers/bad-inputs.ts';
 
 const PROJECT_ROOT = join(import.meta.dirname, '..', '..');
@@ -22,24 +22,7 @@ const IMAGES_DIR = join(PROJECT_ROOT, 'images');
 const IMAGES = discoverImages([IMAGES_DIR]);
 const USERS = loadUsers(join(IMAGES_DIR, 'users.yml'));
 const RENDER_CONTEXT = { base_image: 'kolla-ts/debian-rootfs:bookworm', image_prefix: 'kolla/', tag: 'zed' };
-const GRAPH = prepareTree({
-  imageDirs: [IMAGES_DIR],
-  usersFile: join(IMAGES_DIR, 'users.yml'),
-  profileFiles: [],
-  patterns: [],
-  namespace: 'kolla',
-  tag: 'zed',
-  push: false,
-  threads: 1,
-  retries: 0,
-  noCache: false,
-  force: false,
-  templateOverrides: [],
-  buildArgs: {},
-  mirror: 'http://deb.debian.org/debian',
-  suite: 'bookworm',
-  workDir: join(tmpdir(), 'kolla-ts-bad-inputs-work'),
-}).graph;
+const GRAPH = projectImageGraph('kolla-ts-bad-inputs-work');
 
 /** A valid deployment the deploy-side cases are laid over, for runs through main(). */
 const BASELINE: Record<string, string> = {

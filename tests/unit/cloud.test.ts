@@ -11,16 +11,12 @@ import { describe, expect, it } from 'vitest';
 import { initCloud, type CloudChange, type CloudLayout } from '../../src/cloud/init-cloud.ts';
 import { cloudLayout } from '../../src/cloud/layout.ts';
 import type { CloudApi, ServiceType } from '../../src/cloud/openstack-api.ts';
-import { loadGlobals } from '../../src/config/globals.ts';
-import { ConfigRenderer } from '../../src/config/templates.ts';
 import { InputError } from '../../src/errors.ts';
 import { gatherFacts } from '../../src/facts/facts.ts';
 import type { HostPool } from '../../src/fleet/hosts.ts';
 import { Recap } from '../../src/fleet/runner.ts';
 import { loadInventory } from '../../src/inventory/inventory.ts';
-import { computeDesiredState } from '../../src/plan/desired.ts';
-import { loadRoles } from '../../src/plan/roles.ts';
-import { PROJECT_ROOT } from '../helpers/environment.ts';
+import { renderRoles } from '../helpers/project.ts';
 
 const tempDir = (): string => mkdtempSync(join(tmpdir(), 'kolla-ts-cloud-'));
 
@@ -202,28 +198,8 @@ describe('init-cloud against an API', () => {
 });
 
 describe('self-service networking config', () => {
-  const roles = loadRoles(join(PROJECT_ROOT, 'roles'));
-
-  function linuxbridgeIni(globalsText: string, facts: { apiAddress: string; tunnelAddress?: string }): { agent: string; ml2: string } {
-    const configDir = tempDir();
-    writeFileSync(join(configDir, 'globals.yml'), `kolla_internal_vip_address: 198.51.100.10\nneutron_external_interface: eth1\n${globalsText}`);
-    const { values } = loadGlobals(join(configDir, 'globals.yml'), configDir, {
-      services: roles.map((r) => ({ name: r.service, enabledByDefault: true })),
-      containers: roles.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
-    });
-    const inventoryFile = join(configDir, 'inventory.yml');
-    writeFileSync(inventoryFile, 'hosts:\n  node1: {connection: local}\ngroups:\n  control: [node1]\n  network: [node1]\n  compute: [node1]\n');
-    const passwords = Object.fromEntries([...new Set(roles.flatMap((r) => r.passwords))].map((key) => [key, `secret-${key}`]));
-    const state = computeDesiredState({
-      roles,
-      globals: values,
-      passwords,
-      inventory: loadInventory(inventoryFile),
-      facts: new Map([['node1', facts]]),
-      renderer: new ConfigRenderer(join(PROJECT_ROOT, 'config-templates')),
-      customDir: join(configDir, 'config'),
-      services: ['neutron'],
-    });
+  function linuxbridgeIni(globals: string, facts: { apiAddress: string; tunnelAddress?: string }): { agent: string; ml2: string } {
+    const { state } = renderRoles({ globals, facts: new Map([['ctl1', facts]]), services: ['neutron'] });
     const files = (container: string) => state.services.flatMap((s) => s.containers).find((c) => c.name === container)!.configFiles;
     return {
       agent: files('neutron_linuxbridge_agent').find((f) => f.name === 'linuxbridge_agent.ini')!.content,

@@ -1,43 +1,19 @@
 // The project's own heat role, images and templates, read and rendered as
 // deploy and build would: what it registers, what heat.conf says, and that
 // secrets stay in the config files.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectImages } from '../../src/build/graph.ts';
 import { loadProfiles } from '../../src/build/images.ts';
-import { prepareTree } from '../../src/build/builder.ts';
-import { loadGlobals } from '../../src/config/globals.ts';
-import { ConfigRenderer } from '../../src/config/templates.ts';
-import { loadInventory } from '../../src/inventory/inventory.ts';
-import { computeDesiredState } from '../../src/plan/desired.ts';
-import { loadRoles } from '../../src/plan/roles.ts';
+import { PROJECT_ROOT as ROOT } from '../helpers/environment.ts';
+import { PROJECT_ROLES as roles, projectImageGraph, renderRoles, ROLE_PASSWORDS as PASSWORDS } from '../helpers/project.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const roles = loadRoles(join(ROOT, 'roles'));
 const heat = roles.find((r) => r.service === 'heat')!;
-const PASSWORDS = Object.fromEntries([...new Set(roles.flatMap((r) => r.passwords))].map((key, i) => [key, `${key}-value-${i}-`.padEnd(40, 'x')]));
 
 function heatState() {
-  const dir = mkdtempSync(join(tmpdir(), 'kolla-ts-heat-'));
-  writeFileSync(join(dir, 'globals.yml'), 'kolla_internal_vip_address: 198.51.100.10\nneutron_external_interface: eth1\n');
-  writeFileSync(join(dir, 'inventory.yml'), 'hosts:\n  ctl1: {connection: local}\ngroups:\n  control: [ctl1]\n  network: [ctl1]\n  compute: [ctl1]\n');
-  const { values } = loadGlobals(join(dir, 'globals.yml'), dir, {
-    services: roles.map((r) => ({ name: r.service, enabledByDefault: true })),
-    containers: roles.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
-  });
-  expect(values.enable_heat).toBe(true);
-  return computeDesiredState({
-    roles,
-    globals: values,
-    passwords: PASSWORDS,
-    inventory: loadInventory(join(dir, 'inventory.yml')),
-    facts: new Map([['ctl1', { apiAddress: '198.51.100.1' }]]),
-    renderer: new ConfigRenderer(join(ROOT, 'config-templates')),
-    customDir: join(dir, 'config'),
-    services: ['heat'],
-  }).services.find((s) => s.role.service === 'heat')!;
+  const { state, globals } = renderRoles({ services: ['heat'] });
+  expect(globals.enable_heat).toBe(true);
+  return state.services.find((s) => s.role.service === 'heat')!;
 }
 
 describe('the heat role', () => {
@@ -91,24 +67,7 @@ describe('the heat role', () => {
 
   it('is built by the main and default profiles', () => {
     const profiles = loadProfiles([join(ROOT, 'images', 'profiles.yml')]);
-    const { graph } = prepareTree({
-      imageDirs: [join(ROOT, 'images')],
-      usersFile: join(ROOT, 'images', 'users.yml'),
-      profileFiles: [],
-      patterns: [],
-      namespace: 'kolla',
-      tag: 'zed',
-      push: false,
-      threads: 1,
-      retries: 0,
-      noCache: false,
-      force: false,
-      templateOverrides: [],
-      buildArgs: {},
-      mirror: 'http://deb.debian.org/debian',
-      suite: 'bookworm',
-      workDir: join(tmpdir(), 'kolla-ts-heat-work'),
-    });
+    const graph = projectImageGraph('kolla-ts-heat-work');
     for (const name of ['main', 'default']) {
       const selected = selectImages(graph, [], { name, patterns: profiles.get(name)! }).selected;
       expect([...selected].filter((image) => image.startsWith('heat')).sort(), name).toEqual(['heat-api', 'heat-api-cfn', 'heat-base', 'heat-engine']);

@@ -3,48 +3,22 @@
 // Python reads it (a hostile secret key included), and that the secret stays
 // in a 0600 file.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { prepareTree } from '../../src/build/builder.ts';
 import { selectImages } from '../../src/build/graph.ts';
 import { loadProfiles } from '../../src/build/images.ts';
-import { loadGlobals } from '../../src/config/globals.ts';
-import { ConfigRenderer } from '../../src/config/templates.ts';
-import { loadInventory } from '../../src/inventory/inventory.ts';
-import { computeDesiredState } from '../../src/plan/desired.ts';
-import { loadRoles } from '../../src/plan/roles.ts';
+import { PROJECT_ROOT as ROOT } from '../helpers/environment.ts';
+import { PROJECT_ROLES as roles, projectImageGraph, renderRoles, ROLE_PASSWORDS } from '../helpers/project.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const roles = loadRoles(join(ROOT, 'roles'));
 const horizon = roles.find((r) => r.service === 'horizon')!;
 // Quotes, backslashes, a line break and non-ASCII: each would end or bend a Python literal placed raw.
 const HOSTILE_KEY = `k'e"y\\x\n'''é$#{}`;
-const PASSWORDS = {
-  ...Object.fromEntries([...new Set(roles.flatMap((r) => r.passwords))].map((key, i) => [key, `${key}-value-${i}-`.padEnd(40, 'x')])),
-  horizon_secret_key: HOSTILE_KEY,
-};
+const PASSWORDS = { ...ROLE_PASSWORDS, horizon_secret_key: HOSTILE_KEY };
 
 function horizonState() {
-  const dir = mkdtempSync(join(tmpdir(), 'kolla-ts-horizon-'));
-  writeFileSync(join(dir, 'globals.yml'), 'kolla_internal_vip_address: 198.51.100.10\nkolla_external_vip_address: 203.0.113.10\nneutron_external_interface: eth1\n');
-  writeFileSync(join(dir, 'inventory.yml'), 'hosts:\n  ctl1: {connection: local}\ngroups:\n  control: [ctl1]\n  network: [ctl1]\n  compute: [ctl1]\n');
-  const { values } = loadGlobals(join(dir, 'globals.yml'), dir, {
-    services: roles.map((r) => ({ name: r.service, enabledByDefault: true })),
-    containers: roles.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
-  });
-  expect(values.enable_horizon).toBe(true);
-  return computeDesiredState({
-    roles,
-    globals: values,
-    passwords: PASSWORDS,
-    inventory: loadInventory(join(dir, 'inventory.yml')),
-    facts: new Map([['ctl1', { apiAddress: '198.51.100.1' }]]),
-    renderer: new ConfigRenderer(join(ROOT, 'config-templates')),
-    customDir: join(dir, 'config'),
-    services: ['horizon'],
-  }).services.find((s) => s.role.service === 'horizon')!;
+  const { state, globals } = renderRoles({ globals: 'kolla_external_vip_address: 203.0.113.10\n', passwords: PASSWORDS, services: ['horizon'] });
+  expect(globals.enable_horizon).toBe(true);
+  return state.services.find((s) => s.role.service === 'horizon')!;
 }
 
 /** The settings Django would see from local_settings.py alone (the file imports nothing). */
@@ -104,24 +78,7 @@ describe('the horizon role', () => {
 
   it('is built by the main and default profiles', () => {
     const profiles = loadProfiles([join(ROOT, 'images', 'profiles.yml')]);
-    const { graph } = prepareTree({
-      imageDirs: [join(ROOT, 'images')],
-      usersFile: join(ROOT, 'images', 'users.yml'),
-      profileFiles: [],
-      patterns: [],
-      namespace: 'kolla',
-      tag: 'zed',
-      push: false,
-      threads: 1,
-      retries: 0,
-      noCache: false,
-      force: false,
-      templateOverrides: [],
-      buildArgs: {},
-      mirror: 'http://deb.debian.org/debian',
-      suite: 'bookworm',
-      workDir: join(tmpdir(), 'kolla-ts-horizon-work'),
-    });
+    const graph = projectImageGraph('kolla-ts-horizon-work');
     expect(graph.get('horizon')!.parent).toBe('openstack-base');
     for (const name of ['main', 'default']) {
       const selected = selectImages(graph, [], { name, patterns: profiles.get(name)! }).selected;
