@@ -24,7 +24,7 @@ export function registerCloudCommands(program: Command): void {
     .command('init-cloud')
     .description('make a new cloud usable: external and demo networks, a router, a keypair, flavors, security group rules, a guest image; idempotent')
     .option('--configdir <dir>', 'directory with globals.yml and passwords.yml', '/etc/kolla')
-    .option('--ext-net-cidr <cidr>', 'the external (provider, flat on physnet1) network', '203.0.113.0/24')
+    .option('--ext-net-cidr <cidr>', 'the external (provider, flat on physnet1) network', '198.18.64.0/24')
     .option('--ext-net-gateway <address>', 'its gateway (default: the first address)')
     .option('--ext-net-range <first-last>', 'addresses for routers and floating IPs (default: the upper half)')
     .option('--demo-net-cidr <cidr>', 'the demo self-service network behind the router', '198.51.100.0/24')

@@ -24,6 +24,8 @@ const runId = Date.now().toString(36);
 const inventory = join(PROJECT_ROOT, 'inventory', 'all-in-one.yml');
 const deployArgs = ['-i', inventory, '--configdir', configDir];
 const log = (line: string): void => console.log(`  | ${line}`);
+// init-cloud's default external network is 198.18.64.0/24; its gateway is on this machine.
+const EXTERNAL_GATEWAY = '198.18.64.1';
 
 let openstackEnv: Record<string, string> = {};
 
@@ -94,7 +96,8 @@ async function serverProbe(name: string): Promise<{ serverId: string; qemuPid: (
 describe('all-in-one cloud', () => {
   beforeAll(async () => {
     await requireEngine();
-    await run('bash', [join(PROJECT_ROOT, 'scripts', 'provider-interface.sh'), 'kolla-ext0']);
+    // The external network's gateway is this machine's end of the provider veth pair.
+    await run('bash', [join(PROJECT_ROOT, 'scripts', 'provider-interface.sh'), 'kolla-ext0', `${EXTERNAL_GATEWAY}/24`]);
     mkdirSync(configDir, { recursive: true, mode: 0o700 });
     rmSync(join(configDir, 'config'), { recursive: true, force: true });
     copyFileSync(join(PROJECT_ROOT, 'inventory', 'globals.all-in-one.yml'), join(configDir, 'globals.yml'));
@@ -196,21 +199,24 @@ describe('all-in-one cloud', () => {
       300,
     );
 
-    const imageFile = join(mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-')), 'tiny.img');
-    writeFileSync(imageFile, Buffer.alloc(1024 * 1024));
-    const image = (await openstack('image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', imageFile, '--public', `e2e-tiny-${runId}`)) as { id: string };
-    await waitFor('image active', async () => ((await openstack('image', 'show', image.id)) as { status: string }).status === 'active' || undefined, 120);
+    // What a user runs next: a guest built from Debian packages, then init-cloud's networks, router,
+    // keypair, flavors and image. A second init-cloud finds everything in place.
+    const built = await run('bash', [join(PROJECT_ROOT, 'scripts', 'guest-image.sh'), join(configDir, 'guest-image')], { maxBuffer: 16 * 1024 * 1024 });
+    log(built.stderr.trim().split('\n').slice(-1)[0] ?? '');
+    const init = await kollaTs(['init-cloud', '--configdir', configDir, '--json']);
+    expect(init.code, init.stderr).toBe(0);
+    const made = (JSON.parse(init.stdout) as { resources: { kind: string; name: string; outcome: string }[] }).resources;
+    expect(made.map((r) => `${r.kind} ${r.name}`)).toEqual(expect.arrayContaining(['network public1', 'network demo-net', 'router demo-router', 'keypair mykey', 'flavor m1.tiny', 'image kolla-ts-guest']));
+    const again = await kollaTs(['init-cloud', '--configdir', configDir, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect((JSON.parse(again.stdout) as { resources: { outcome: string }[] }).resources.filter((r) => r.outcome !== 'kept')).toEqual([]);
+    // Self-service: the demo network is the cloud's tenant type, not a provider network.
+    expect(((await openstack('network', 'show', 'demo-net')) as Record<string, unknown>)['provider:network_type']).toBe('vxlan');
 
-    await openstack('flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', `e2e-tiny-${runId}`);
-    // One flat network per physical network: reuse the one an earlier run (or a user) made.
-    const flat = (await openstack('network', 'list', '--provider-network-type', 'flat', '--provider-physical-network', 'physnet1')) as { ID: string }[];
-    const network = flat[0]?.ID ?? ((await openstack('network', 'create', '--provider-network-type', 'flat', '--provider-physical-network', 'physnet1', `e2e-net-${runId}`)) as { id: string }).id;
-    const subnets = (await openstack('subnet', 'list', '--network', network)) as { ID: string }[];
-    if (subnets.length === 0) {
-      await openstack('subnet', 'create', '--network', network, '--subnet-range', '198.51.100.0/26', '--gateway', 'none', `e2e-subnet-${runId}`);
-    }
+    const userData = join(mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-')), 'user-data.sh');
+    writeFileSync(userData, `#!/bin/sh\nif ping -c 3 -W 2 ${EXTERNAL_GATEWAY} >/dev/null; then echo "gateway ${EXTERNAL_GATEWAY} answers"; else echo "gateway ${EXTERNAL_GATEWAY} does not answer"; fi\n`);
     const boot = async (name: string): Promise<{ id: string; addresses: unknown }> => {
-      const server = (await openstack('server', 'create', '--image', image.id, '--flavor', `e2e-tiny-${runId}`, '--network', network, name)) as { id: string };
+      const server = (await openstack('server', 'create', '--image', 'kolla-ts-guest', '--flavor', 'm1.tiny', '--network', 'demo-net', '--key-name', 'mykey', '--user-data', userData, name)) as { id: string };
       return waitFor(
         `${name} ACTIVE`,
         async () => {
@@ -222,11 +228,125 @@ describe('all-in-one cloud', () => {
       );
     };
     const first = await boot(`e2e-server-${runId}`);
-    expect(JSON.stringify(first.addresses)).toMatch(/\d+\.\d+\.\d+\.\d+/);
+    expect(JSON.stringify(first.addresses)).toMatch(/198\.51\.100\.\d+/);
     // Deleting one server and booting another exercises the network agent's port updates.
     await run('openstack', ['server', 'delete', '--wait', first.id], { env: { ...process.env, ...openstackEnv } });
     const second = await boot(`e2e-server-${runId}-2`);
-    expect(JSON.stringify(second.addresses)).toMatch(/\d+\.\d+\.\d+\.\d+/);
+    expect(JSON.stringify(second.addresses)).toMatch(/198\.51\.100\.\d+/);
+  });
+
+  it('shows the cloud in the dashboard: a headless browser logs in as admin, finds the server and a network, and logs out', { timeout: 5 * 60_000 }, async () => {
+    // Imported here: only this test drives a browser.
+    const { horizonLogin, horizonLogout, horizonOpenPanel, launchBrowser, newPage } = await import('../helpers/browser.ts');
+    const { loadPasswords } = await import('../../src/config/passwords.ts');
+    const password = loadPasswords(join(configDir, 'passwords.yml'), ['keystone_admin_password']).keystone_admin_password!;
+    const horizon = 'http://127.0.0.1'; // horizon_port 80 on the all-in-one's API address
+    const artifacts = process.env.KOLLA_TS_E2E_ARTIFACTS ?? '/var/log/kolla-ts/e2e-artifacts';
+    mkdirSync(artifacts, { recursive: true });
+    const network = (await openstack('network', 'show', 'demo-net')) as { id: string };
+    const browser = await launchBrowser();
+    try {
+      const { page, serverErrors } = await newPage(browser);
+      await horizonLogin(page, horizon, 'admin', password);
+      await horizonOpenPanel(page, ['project', 'compute'], '/project/instances/');
+      expect((await page.locator('.context-project').first().innerText()).trim()).toBe('admin');
+      const row = page.locator('table#instances tbody tr', { hasText: `e2e-server-${runId}-2` });
+      await row.waitFor();
+      expect(await row.innerText()).toContain('Active');
+      const screenshot = join(artifacts, 'horizon-instances.png');
+      await page.screenshot({ path: screenshot, fullPage: true });
+      log(`dashboard screenshot: ${screenshot}`);
+
+      await horizonOpenPanel(page, ['project', 'network'], '/project/networks/');
+      await Promise.all([page.waitForURL(`${horizon}/project/networks/${network.id}/detail`), page.locator('table#networks a', { hasText: /^demo-net$/ }).click()]);
+      expect(await page.locator('dl').first().innerText()).toContain(network.id);
+
+      await horizonLogout(page);
+      // The session is gone: a project page sends the browser back to the login form.
+      await page.goto(`${horizon}/project/instances/`);
+      expect(new URL(page.url()).pathname).toBe('/auth/login/');
+      expect(serverErrors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('creates a heat stack with a network and a server, which reaches CREATE_COMPLETE and is deleted with all it made', { timeout: 15 * 60_000 }, async () => {
+    const catalog = (await openstack('catalog', 'list')) as { Type: string }[];
+    expect(catalog.map((c) => c.Type)).toEqual(expect.arrayContaining(['orchestration', 'cloudformation']));
+    await waitFor('heat-engine up', async () => ((await openstack('orchestration', 'service', 'list')) as { Binary: string; Status: string }[]).some((s) => s.Binary === 'heat-engine' && s.Status === 'up') || undefined, 120);
+    // Its own small image and flavor: a server that only has to reach ACTIVE.
+    const imageFile = join(mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-')), 'heat.img');
+    writeFileSync(imageFile, Buffer.alloc(1024 * 1024));
+    const name = `e2e-heat-${runId}`;
+    const image = (await openstack('image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', imageFile, name)) as { id: string };
+    const flavor = (await openstack('flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', name)) as { id: string };
+    // JSON is YAML: a HOT template with a self-service network (the cloud's tenant type) and a server on it.
+    const template = join(dirname(imageFile), 'stack.yaml');
+    writeFileSync(template, JSON.stringify({
+      heat_template_version: '2018-08-31',
+      resources: {
+        net: { type: 'OS::Neutron::Net' },
+        subnet: { type: 'OS::Neutron::Subnet', properties: { network: { get_resource: 'net' }, cidr: '198.51.100.192/26', gateway_ip: null } },
+        server: { type: 'OS::Nova::Server', properties: { image: image.id, flavor: flavor.id, networks: [{ subnet: { get_resource: 'subnet' } }] } },
+      },
+      outputs: { address: { value: { get_attr: ['server', 'first_address'] } } },
+    }));
+    const stack = (await openstack('stack', 'create', '-t', template, name)) as { id: string };
+    const done = await waitFor(
+      `stack ${name} CREATE_COMPLETE`,
+      async () => {
+        const shown = (await openstack('stack', 'show', stack.id)) as { stack_status: string; stack_status_reason: string; outputs: { output_key: string; output_value: unknown }[] };
+        if (shown.stack_status === 'CREATE_FAILED') throw new GiveUp(`stack ${name}: ${shown.stack_status_reason}`);
+        return shown.stack_status === 'CREATE_COMPLETE' ? shown : undefined;
+      },
+      600,
+    );
+    expect(done.outputs.find((o) => o.output_key === 'address')?.output_value).toMatch(/^198\.51\.100\.(19[2-9]|2[0-5]\d)$/);
+    const resources = (await openstack('stack', 'resource', 'list', stack.id)) as { resource_name: string; physical_resource_id: string; resource_status: string }[];
+    expect(resources.map((r) => `${r.resource_name} ${r.resource_status}`).sort()).toEqual(['net CREATE_COMPLETE', 'server CREATE_COMPLETE', 'subnet CREATE_COMPLETE']);
+    const made = Object.fromEntries(resources.map((r) => [r.resource_name, r.physical_resource_id]));
+    expect(((await openstack('server', 'show', made.server!)) as { status: string }).status).toBe('ACTIVE');
+
+    await run('openstack', ['stack', 'delete', '--yes', stack.id], { env: { ...process.env, ...openstackEnv } });
+    await waitFor(
+      `stack ${name} deleted`,
+      async () => {
+        const left = ((await openstack('stack', 'list')) as { ID: string; 'Stack Status': string }[]).find((s) => s.ID === stack.id);
+        if (left?.['Stack Status'] === 'DELETE_FAILED') throw new GiveUp(`stack ${name}: ${((await openstack('stack', 'show', stack.id)) as { stack_status_reason: string }).stack_status_reason}`);
+        return left === undefined || left['Stack Status'] === 'DELETE_COMPLETE' || undefined;
+      },
+      300,
+    );
+    // What the stack made went with it.
+    expect(((await openstack('server', 'list', '--all-projects')) as { ID: string }[]).map((s) => s.ID)).not.toContain(made.server);
+    expect(((await openstack('network', 'list')) as { ID: string }[]).map((n) => n.ID)).not.toContain(made.net);
+    await run('openstack', ['image', 'delete', image.id], { env: { ...process.env, ...openstackEnv } });
+    await run('openstack', ['flavor', 'delete', flavor.id], { env: { ...process.env, ...openstackEnv } });
+  });
+
+  it('runs a guest behind the router: DHCP lease, metadata, the external gateway reached, and ping and HTTP answered on its floating IP', { timeout: 15 * 60_000 }, async () => {
+    const [server] = (await openstack('server', 'list', '--name', `e2e-server-${runId}-2`)) as { ID: string }[];
+    const consoleLog = async (): Promise<string> => (await run('openstack', ['console', 'log', 'show', server!.ID], { env: { ...process.env, ...openstackEnv }, maxBuffer: 16 * 1024 * 1024 })).stdout;
+    // The guest prints what it did on its serial console, which nova keeps.
+    const booted = await waitFor('the guest ready on its console', async () => ((await consoleLog()).includes('kolla-ts-guest: ready') ? consoleLog() : undefined), 600);
+    const guestLines = booted.split('\n').filter((line) => line.includes('kolla-ts-guest:'));
+    log(`guest console:\n${guestLines.join('\n')}`);
+    expect(booted).toMatch(/kolla-ts-guest: lease 198\.51\.100\.\d+\/24 router 198\.51\.100\.1/);
+    expect(booted).toContain(`kolla-ts-guest: metadata uuid=${server!.ID}`);
+    const publicKey = readFileSync(join(configDir, 'id_ed25519.pub'), 'utf8').trim().split(' ')[0]!;
+    expect(booted).toMatch(new RegExp(`kolla-ts-guest: public-key ${publicKey}`));
+    expect(booted).toContain(`kolla-ts-guest: user-data: gateway ${EXTERNAL_GATEWAY} answers`);
+
+    const floating = (await openstack('floating', 'ip', 'create', 'public1')) as { floating_ip_address: string };
+    expect(floating.floating_ip_address).toMatch(/^198\.18\.64\.\d+$/);
+    await run('openstack', ['server', 'add', 'floating', 'ip', server!.ID, floating.floating_ip_address], { env: { ...process.env, ...openstackEnv } });
+    const address = floating.floating_ip_address;
+    await waitFor(`ping ${address}`, async () => (await run('ping', ['-c', '1', '-W', '2', address]).then(() => true, () => undefined)), 120);
+    const pinged = await run('ping', ['-c', '3', '-W', '2', address]);
+    expect(pinged.stdout).toMatch(/3 received/);
+    const page = await waitFor(`HTTP from ${address}`, async () => fetch(`http://${address}/`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text(), () => undefined), 60);
+    expect(page).toContain(server!.ID);
   });
 
   it('keeps a running server across a restart and a replacement of nova_libvirt: same qemu process, and nova still stops and starts it', { timeout: 20 * 60_000 }, async () => {
@@ -472,7 +592,7 @@ describe('all-in-one cloud', () => {
     expect(plan.stdout).toContain('glance_api: start (container is exited)');
     expect((await kollaTs(['deploy', ...deployArgs])).code).toBe(0);
     const images = (await openstack('image', 'list')) as { Name: string; Status: string }[];
-    expect(images.find((image) => image.Name === `e2e-tiny-${runId}`)?.Status).toBe('active');
+    expect(images.find((image) => image.Name === 'kolla-ts-guest')?.Status).toBe('active');
   });
 
   it('refuses a second config directory on hosts the first one manages, changing nothing', { timeout: 5 * 60_000 }, async () => {
