@@ -5,7 +5,8 @@
 # With GATEWAY/PREFIX, the pair's other end (NAME + "p") on this machine gets
 # that address: it is the external network's gateway, so this machine reaches
 # routers and floating IPs (init-cloud's default external network is
-# 203.0.113.0/24 with gateway 203.0.113.1).
+# 198.18.64.0/24 with gateway 198.18.64.1). The range must not hold an
+# address this machine needs to reach elsewhere: its route wins.
 set -euo pipefail
 name=${1:-kolla-ext0}
 gateway=${2:-}
