@@ -24,6 +24,6 @@ kolla_ts deploy -i inventory/all-in-one.yml --configdir "$CONFIG_DIR"
 kolla_ts post-deploy -i inventory/all-in-one.yml --configdir "$CONFIG_DIR"
 # A guest that boots (a Debian kernel and a busybox initramfs), then the
 # networks, router, keypair, flavors and image a new cloud needs.
-bash scripts/guest-image.sh "$CONFIG_DIR/guest-image"
+GUEST_IMAGE_BUILDER="$REGISTRY/kolla/base:zed" bash scripts/guest-image.sh "$CONFIG_DIR/guest-image"
 kolla_ts init-cloud --configdir "$CONFIG_DIR"
 echo "Ready: . $CONFIG_DIR/admin-openrc.sh && openstack service list"
