@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { initCloud, type CloudChange, type CloudLayout } from '../../src/cloud/init-cloud.ts';
 import { cloudLayout } from '../../src/cloud/layout.ts';
-import type { CloudApi, ServiceType } from '../../src/cloud/openstack-api.ts';
-import { InputError } from '../../src/errors.ts';
+import { OpenStackApi, type CloudApi, type ServiceType } from '../../src/cloud/openstack-api.ts';
+import { CloudApiError, exitCodeFor, InputError } from '../../src/errors.ts';
 import { gatherFacts } from '../../src/facts/facts.ts';
 import type { HostPool } from '../../src/fleet/hosts.ts';
 import { Recap } from '../../src/fleet/runner.ts';
@@ -194,6 +194,50 @@ describe('init-cloud against an API', () => {
     const changes = await initCloud(cloud, layout, () => {});
     expect(cloud.calls).toContain('DELETE /v2/images/id-15');
     expect(changes.find((c) => c.name === 'kolla-ts-guest')).toMatchObject({ outcome: 'created' });
+  });
+});
+
+describe('the OpenStack API client', () => {
+  const credentials = { authUrl: 'http://198.51.100.10:5000/v3', username: 'admin', password: 'pa$$-secret-value', projectName: 'admin', region: 'RegionOne', interface: 'internal' as const };
+  const catalog = [{ type: 'network', endpoints: [{ interface: 'internal', region_id: 'RegionOne', url: 'http://198.51.100.10:9696/' }, { interface: 'public', region_id: 'RegionOne', url: 'http://203.0.113.9:9696' }] }];
+
+  function fakeFetch(answer: (url: string, init: RequestInit) => Response): { fetch: typeof fetch; seen: string[] } {
+    const seen: string[] = [];
+    return {
+      seen,
+      fetch: (async (url: string, init: RequestInit) => {
+        seen.push(`${init.method} ${url}`);
+        if (url.endsWith('/auth/tokens')) return new Response(JSON.stringify({ token: { project: { id: 'p1' }, catalog } }), { status: 201, headers: { 'x-subject-token': 'tok' } });
+        return answer(url, init);
+      }) as typeof fetch,
+    };
+  }
+
+  it('calls the catalog URL of the chosen interface with the token', async () => {
+    const { fetch, seen } = fakeFetch(() => new Response(JSON.stringify({ networks: [] })));
+    const api = await OpenStackApi.login(credentials, fetch);
+    expect(api.projectId).toBe('p1');
+    await api.get('network', '/v2.0/networks');
+    expect(seen).toEqual(['POST http://198.51.100.10:5000/v3/auth/tokens', 'GET http://198.51.100.10:9696/v2.0/networks']);
+  });
+
+  it("carries the API's own message, names the call, and is exit 8", async () => {
+    const { fetch } = fakeFetch(() => new Response(JSON.stringify({ NeutronError: { type: 'NoNetworkAvailable', message: 'Unable to create the network. No tenant network is available for allocation.' } }), { status: 503 }));
+    const api = await OpenStackApi.login(credentials, fetch);
+    const failing = api.send('network', 'POST', '/v2.0/networks', { network: { name: 'demo-net' } });
+    await expect(failing).rejects.toThrow(CloudApiError);
+    await expect(failing).rejects.toThrow('POST network /v2.0/networks failed (503): Unable to create the network. No tenant network is available for allocation.');
+    expect(exitCodeFor(await failing.catch((e: unknown) => e))).toBe(8);
+  });
+
+  it('names a refused login without the password, and a missing service', async () => {
+    const refusing = (async () => new Response('{"error": {"message": "The request you have made requires authentication."}}', { status: 401 })) as unknown as typeof fetch;
+    const error = (await OpenStackApi.login(credentials, refusing).catch((e: unknown) => e)) as Error;
+    expect(error.message).toContain('refused the admin credentials from passwords.yml (keystone_admin_password)');
+    expect(error.message).not.toContain(credentials.password);
+    const { fetch } = fakeFetch(() => new Response('{}'));
+    const api = await OpenStackApi.login(credentials, fetch);
+    await expect(api.get('image', '/v2/images')).rejects.toThrow('the catalog has no image endpoint');
   });
 });
 
