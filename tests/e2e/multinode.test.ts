@@ -3,7 +3,8 @@
  * docker-in-docker node with its own sshd and engine on 198.18.0.0/24
  * (tests/helpers/fleet.ts), deployed over SSH from a kolla-ansible INI
  * inventory (a host range, `:children`, host_vars), then driven from this
- * machine with the real OpenStack client: a server booted onto each compute.
+ * machine with the real OpenStack client: a guest booted onto each compute,
+ * the two reaching each other over init-cloud's VXLAN network.
  * One cloud serves every test of the file.
  */
 import { execFile } from 'node:child_process';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFleet, exec, startSshd, stopSshd, teardownFleet, type Fleet, type FleetNode } from '../helpers/fleet.ts';
-import { GiveUp, REGISTRY, requireEngine, runCli, waitFor } from '../helpers/environment.ts';
+import { GiveUp, PROJECT_ROOT, REGISTRY, requireEngine, runCli, waitFor } from '../helpers/environment.ts';
 
 const run = promisify(execFile);
 const CONTROLLER = 'ctl';
@@ -130,7 +131,7 @@ describe('OpenStack on a controller and two computes over SSH', () => {
     expect(again.stdout).toContain('Nothing to do');
   });
 
-  it('boots a server onto each compute, ACTIVE with a fixed IP, its qemu on that host', { timeout: 30 * 60_000 }, async () => {
+  it('boots a guest onto each compute, ACTIVE with a fixed IP, its qemu on that host, each reaching the other over VXLAN', { timeout: 30 * 60_000 }, async () => {
     await waitFor(
       'nova-compute up on both computes',
       async () => {
@@ -147,17 +148,20 @@ describe('OpenStack on a controller and two computes over SSH', () => {
       },
       600,
     );
-    const imageFile = join(mkdtempSync(join(tmpdir(), 'kolla-ts-multinode-')), 'tiny.img');
-    writeFileSync(imageFile, Buffer.alloc(1024 * 1024));
-    const image = (await openstack('image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', imageFile, '--public', `mn-tiny-${runId}`)) as { id: string };
-    await waitFor('image active', async () => ((await openstack('image', 'show', image.id)) as { status: string }).status === 'active' || undefined, 300);
-    await openstack('flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', `mn-tiny-${runId}`);
-    const network = ((await openstack('network', 'create', '--provider-network-type', 'flat', '--provider-physical-network', 'physnet1', `mn-net-${runId}`)) as { id: string }).id;
-    await openstack('subnet', 'create', '--network', network, '--subnet-range', '198.51.100.64/26', '--gateway', 'none', `mn-subnet-${runId}`);
-
+    // init-cloud's demo network is VXLAN: two guests on it, one per compute, reach each other only
+    // through the tunnel between the two hosts.
+    await run('bash', [join(PROJECT_ROOT, 'scripts', 'guest-image.sh'), join(configDir, 'guest-image')]);
+    const init = await kollaTs(['init-cloud', '--configdir', configDir]);
+    expect(init.code, init.stderr).toBe(0);
+    const peers = Object.fromEntries(COMPUTES.map((host, i) => [host, `198.51.100.${201 + i}`]));
     const servers = await Promise.all(
-      COMPUTES.map(async (host) => {
-        const created = (await openstack('server', 'create', '--image', image.id, '--flavor', `mn-tiny-${runId}`, '--network', network, '--availability-zone', `nova:${host}`, `mn-${host}-${runId}`)) as { id: string };
+      COMPUTES.map(async (host, i) => {
+        const peer = peers[COMPUTES[1 - i]!]!;
+        const userData = join(mkdtempSync(join(tmpdir(), 'kolla-ts-multinode-')), 'user-data.sh');
+        // The peer may boot later: ask for two minutes.
+        writeFileSync(userData, `#!/bin/sh\nfor i in $(seq 60); do if ping -c 1 -W 2 ${peer} >/dev/null; then echo "peer ${peer} answers"; exit 0; fi; done\necho "peer ${peer} does not answer"\n`);
+        const port = (await openstack('port', 'create', '--network', 'demo-net', '--fixed-ip', `subnet=demo-subnet,ip-address=${peers[host]}`, `mn-${host}-${runId}`)) as { id: string };
+        const created = (await openstack('server', 'create', '--image', 'kolla-ts-guest', '--flavor', 'm1.tiny', '--port', port.id, '--user-data', userData, '--availability-zone', `nova:${host}`, `mn-${host}-${runId}`)) as { id: string };
         return waitFor(
           `server on ${host} ACTIVE`,
           async () => {
@@ -178,6 +182,13 @@ describe('OpenStack on a controller and two computes over SSH', () => {
       const pattern = `'guest=${String(server['OS-EXT-SRV-ATTR:instance_name']).replace(/^i/, '[i]')}'`;
       expect((await exec(node(host), `pgrep -f ${pattern}`)).code).toBe(0);
       expect((await exec(node(COMPUTES[1 - i]!), `pgrep -f ${pattern}`)).code).not.toBe(0);
+    }
+    for (const [i, host] of COMPUTES.entries()) {
+      const peer = peers[COMPUTES[1 - i]!]!;
+      const consoleLog = async (): Promise<string> => (await run('openstack', ['console', 'log', 'show', String(servers[i]!.id)], { env: { ...process.env, ...openstackEnv }, maxBuffer: 16 * 1024 * 1024 })).stdout;
+      const done = await waitFor(`the guest on ${host} done with its user data`, async () => ((await consoleLog()).includes('user-data script exited') ? consoleLog() : undefined), 600);
+      log(`${host}: ${done.split('\n').filter((line) => line.includes('kolla-ts-guest: lease') || line.includes('user-data:')).join(' / ')}`);
+      expect(done).toContain(`kolla-ts-guest: user-data: peer ${peer} answers`);
     }
   });
 
