@@ -18,6 +18,9 @@ export const PORTS = {
   rabbitmq_port: 5672,
   memcached_port: 11211,
   horizon_port: 80,
+  cinder_api_port: 8776,
+  ceph_mon_port: 6789,
+  ceph_mon_msgr2_port: 3300,
 } as const;
 
 /** What was learnt about each host before planning (its addresses). */
@@ -50,6 +53,10 @@ export function templateContext(
     });
   }
   const rabbitHosts = hostsIn.hosts_in_control ?? [];
+  const cephMonitors = (hostsIn.hosts_in_storage ?? []).map(({ name, address }) => {
+    const host = address.includes(':') ? `[${address}]` : address;
+    return { name, addrs: `[v2:${host}:${PORTS.ceph_mon_msgr2_port},v1:${host}:${PORTS.ceph_mon_port}]` };
+  });
   // A host's inventory variables (network_interface, anything unknown) override globals for its templates.
   return {
     ...globals,
@@ -80,5 +87,16 @@ export function templateContext(
     heat_cfn_internal_url: url(PORTS.heat_api_cfn_port, '/v1'),
     nova_metadata_host: vip,
     nova_novncproxy_base_url: url(PORTS.nova_novncproxy_port, '/vnc_lite.html'),
+    // Keystone fills %(project_id)s with the caller's project.
+    cinder_internal_url: url(PORTS.cinder_api_port, '/v3/%(project_id)s'),
+    // Ceph clients: an existing cluster (files from the operator) unless kolla-ts runs its own; cephx keys
+    // always with its own; cinder's RBD volumes as nova sees them; whether nova_libvirt needs Ceph at all.
+    ceph_external: globals.enable_ceph !== true,
+    ceph_cephx: globals.enable_ceph === true || globals.external_ceph_cephx_enabled === true,
+    cinder_ceph: globals.enable_cinder === true && globals.cinder_backend_ceph === true,
+    nova_libvirt_ceph: (globals.enable_cinder === true && globals.cinder_backend_ceph === true) || globals.nova_backend_ceph === true,
+    // Ceph's monitors, one per storage host, each with both protocols' addresses; mon_host lists them all.
+    ceph_monitors: cephMonitors,
+    ceph_mon_host: cephMonitors.map((m) => m.addrs).join(','),
   };
 }

@@ -28,7 +28,14 @@ const FORMATS: Record<string, { test: (value: string) => boolean; expected: stri
   tag: { test: (v) => /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(v), expected: 'an image tag (letters, digits, "_", ".", "-"; at most 128)' },
   networkTypes: { test: (v) => v === '' || v.split(',').every((t) => ['vxlan', 'vlan', 'flat'].includes(t)), expected: 'empty or a comma-separated list of vxlan, vlan, flat' },
   name: { test: (v) => /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(v), expected: 'a name of letters, digits, "_", ".", "-"' },
+  cidr: { test: (v) => v === '' || isCidr(v), expected: 'empty or a network as ADDRESS/PREFIX (198.51.100.0/24)' },
 };
+
+function isCidr(value: string): boolean {
+  const [address, prefix, ...rest] = value.split('/');
+  if (rest.length > 0 || !address || !prefix || !/^\d{1,3}$/.test(prefix) || !isIpAddress(address)) return false;
+  return Number(prefix) <= (address.includes(':') ? 128 : 32);
+}
 
 function isRegistryAddress(value: string): boolean {
   if (value === '') return true;
@@ -65,6 +72,25 @@ const BASE_KEYS: Record<string, KeySpec> = {
   health_timeout: { kind: 'number', default: 300, min: 1 },
   // Worker processes per API service; kolla-ansible's default: the CPU count, at most 5.
   openstack_service_workers: { kind: 'number', default: Math.min(cpus().length, 5), min: 1, integer: true },
+  // Ceph (enable_ceph): each storage host's OSD keeps BlueStore in a sparse file of this size (GiB) in the
+  // ceph_osd volume; pools keep ceph_pool_size copies (1: one OSD is enough); daemons and clients use
+  // ceph_public_network when set, else each host's api_interface address.
+  ceph_osd_file_size_gb: { kind: 'number', default: 10, min: 1, integer: true },
+  ceph_pool_size: { kind: 'number', default: 1, min: 1, integer: true },
+  ceph_public_network: { kind: 'string', default: '', format: 'cidr' },
+  // Services on Ceph RBD, kolla-ansible's names: the cluster is kolla-ts's own when enable_ceph is on,
+  // else an existing one whose ceph.conf and keyrings the operator puts under config/<service>/.
+  cinder_backend_ceph: { kind: 'boolean', default: false },
+  glance_backend_ceph: { kind: 'boolean', default: false },
+  nova_backend_ceph: { kind: 'boolean', default: false },
+  external_ceph_cephx_enabled: { kind: 'boolean', default: true },
+  ceph_cinder_user: { kind: 'string', default: 'cinder', format: 'name' },
+  ceph_glance_user: { kind: 'string', default: 'glance', format: 'name' },
+  // As kolla-ansible: nova's RBD user serves attached volumes too, so by default it is cinder's.
+  ceph_nova_user: { kind: 'string', default: (g) => g.ceph_cinder_user, format: 'name' },
+  ceph_cinder_pool_name: { kind: 'string', default: 'volumes', format: 'name' },
+  ceph_glance_pool_name: { kind: 'string', default: 'images', format: 'name' },
+  ceph_nova_pool_name: { kind: 'string', default: 'vms', format: 'name' },
 };
 
 export interface GlobalsSchemaInput {

@@ -34,6 +34,19 @@ export function applyOverrides(rendered: string, target: OverrideTarget, rendere
   return { content: serializeIni(merged), sources: candidates };
 }
 
+/**
+ * A file that only the operator can give (an existing Ceph cluster's
+ * ceph.conf and keyrings): the most specific of config/<project>/<dest>,
+ * <project>/<container>/<dest>, <project>/<host>/<dest>, whole. `candidates`
+ * lists where it was looked for, for the error when none exists.
+ */
+export function customFile(target: Omit<OverrideTarget, 'ini'>): { content?: string; source?: string; candidates: string[] } {
+  const { customDir, project, container, host, dest } = target;
+  const candidates = [join(customDir, project, dest), join(customDir, project, container, dest), join(customDir, project, host, dest)];
+  const source = candidates.filter((f) => existsSync(f)).at(-1);
+  return source ? { content: readOverride(source), source, candidates } : { candidates };
+}
+
 /** An override path can exist and still not be a readable file (a directory, say). */
 function readOverride(file: string): string {
   try {

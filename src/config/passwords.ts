@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as yaml from 'js-yaml';
@@ -19,6 +19,8 @@ export function loadPasswords(file: string, required: readonly string[]): Passwo
     if (typeof value !== 'string' && typeof value !== 'number') throw errorAt(doc, [key], 'a password must be a string');
     // A control character (a line break above all) would end the config line the password is placed on.
     if (/[\x00-\x1f\x7f]/.test(String(value))) throw errorAt(doc, [key], 'a password cannot hold a line break or other control character');
+    const kind = secretKind(key);
+    if (!kind.valid(String(value))) throw errorAt(doc, [key], `expected ${kind.expected}; remove the value and run "kolla-ts genpwd" to make one`);
     passwords[key] = String(value);
   }
   const missing = required.filter((key) => !(key in passwords));
@@ -33,8 +35,9 @@ export function loadPasswords(file: string, required: readonly string[]): Passwo
 }
 
 /**
- * Fills every missing password with a random one and keeps those already
- * set. The file is written 0600 through a temp file and a rename.
+ * Fills every missing password with a random one of its kind (see
+ * secretKind) and keeps those already set. The file is written 0600
+ * through a temp file and a rename.
  */
 export function generatePasswords(file: string, required: readonly string[]): { added: string[]; kept: number } {
   let existing: Record<string, unknown> = {};
@@ -47,7 +50,7 @@ export function generatePasswords(file: string, required: readonly string[]): { 
   const added: string[] = [];
   for (const key of [...required].sort()) {
     if (result[key] === null || result[key] === undefined || result[key] === '') {
-      result[key] = randomPassword();
+      result[key] = secretKind(key).generate();
       added.push(key);
     }
   }
@@ -63,4 +66,52 @@ export function generatePasswords(file: string, required: readonly string[]): { 
 function randomPassword(): string {
   // Hex: safe in connection URLs, INI files and shell words; 160 bits.
   return randomBytes(20).toString('hex');
+}
+
+/** What a passwords.yml value must be, and how genpwd makes one; chosen by the key's name. */
+export interface SecretKind {
+  expected: string;
+  valid(value: string): boolean;
+  generate(): string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** First match wins; everything else is a random hex password. */
+const SECRET_KINDS: { pattern: RegExp; kind: SecretKind }[] = [
+  // A Ceph cluster's fsid is a UUID (ceph.conf's fsid, the monmap's).
+  { pattern: /^ceph_fsid$/, kind: { expected: 'a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)', valid: (v) => UUID.test(v), generate: () => randomUUID() } },
+  // libvirt names its secrets (rbd_secret_uuid, cinder_rbd_secret_uuid) by UUID.
+  { pattern: /(^|_)secret_uuid$/, kind: { expected: 'a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)', valid: (v) => UUID.test(v), generate: () => randomUUID() } },
+  // A cephx secret as keyrings hold it; a hex password would not parse.
+  { pattern: /_cephx_key$/, kind: { expected: 'a cephx key (as "ceph-authtool --gen-print-key" prints)', valid: isCephxKey, generate: () => cephxKey() } },
+];
+
+const PASSWORD: SecretKind = { expected: 'a password', valid: () => true, generate: randomPassword };
+
+export function secretKind(key: string): SecretKind {
+  return SECRET_KINDS.find((entry) => entry.pattern.test(key))?.kind ?? PASSWORD;
+}
+
+/** Ceph's CryptoKey encoding (src/auth/Crypto.h): type, created (seconds, nanoseconds), secret length, then the secret. */
+const CEPHX_HEADER = 12;
+const CEPHX_AES = 1;
+const CEPHX_SECRET = 16;
+
+/** A new cephx key: an AES-128 secret with its header, base64 (what ceph-authtool --gen-print-key prints). */
+export function cephxKey(secret: Buffer = randomBytes(CEPHX_SECRET), created: Date = new Date()): string {
+  if (secret.length !== CEPHX_SECRET) throw new Error(`a cephx secret is ${CEPHX_SECRET} bytes`);
+  const header = Buffer.alloc(CEPHX_HEADER);
+  header.writeUInt16LE(CEPHX_AES, 0);
+  header.writeUInt32LE(Math.floor(created.getTime() / 1000), 2);
+  header.writeUInt32LE((created.getTime() % 1000) * 1_000_000, 6);
+  header.writeUInt16LE(CEPHX_SECRET, 10);
+  return Buffer.concat([header, secret]).toString('base64');
+}
+
+/** Whether a value decodes to an AES cephx key of 16 bytes (Ceph refuses a shorter secret). */
+export function isCephxKey(value: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value) || value.length % 4 !== 0) return false;
+  const bytes = Buffer.from(value, 'base64');
+  return bytes.length === CEPHX_HEADER + CEPHX_SECRET && bytes.readUInt16LE(0) === CEPHX_AES && bytes.readUInt16LE(10) === CEPHX_SECRET;
 }

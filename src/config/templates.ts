@@ -28,6 +28,8 @@ export class ConfigRenderer {
     this.hbs.registerHelper('shell', escaper(shellQuote));
     this.hbs.registerHelper('json', escaper(jsonString));
     this.hbs.registerHelper('mycnf', escaper(myCnfValue));
+    // {{#if (eq a b)}}: two values are the same (nova's Ceph user is cinder's by default).
+    this.hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
     // A secret of fixed length (heat's auth_encryption_key: exactly 32) from a genpwd one (40): {{ini (truncate x 32)}}.
     this.hbs.registerHelper('truncate', (value: unknown, length: unknown) => {
       if (typeof value !== 'string' || typeof length !== 'number') throw new Error('truncate needs a string and a length');

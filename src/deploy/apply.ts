@@ -47,6 +47,8 @@ export async function applyPlan(deployment: Deployment, plan: Plan, options: App
       outcome = (async () => {
         const service = byName.get(name)!;
         const requires = service.role.requires.filter((r) => byName.has(r));
+        // `after` orders only: the service goes on whether those succeeded or not.
+        await Promise.all(service.role.after.filter((r) => byName.has(r)).map(run));
         const ready = await Promise.all(requires.map(run));
         const failed = requires.find((_, i) => !ready[i]);
         if (failed) {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { HostFacts } from '../config/context.ts';
-import { loadGlobals, type Globals, type LoadedGlobals } from '../config/globals.ts';
+import { loadGlobals, type Globals, type GlobalsSchemaInput, type LoadedGlobals } from '../config/globals.ts';
 import { loadPasswords, type Passwords } from '../config/passwords.ts';
 import { ConfigRenderer } from '../config/templates.ts';
 import { InputError, UnreachableError } from '../errors.ts';
@@ -73,12 +73,17 @@ export function requiredPasswords(roles: readonly Role[]): string[] {
   return [...new Set(roles.flatMap((r) => r.passwords))].sort();
 }
 
-/** globals.yml, with the keys every role adds (enable_<service>, <service>_tag, <container>_tag). */
-export function loadGlobalsFor(roles: readonly Role[], configDir: string): LoadedGlobals {
-  return loadGlobals(join(configDir, 'globals.yml'), configDir, {
-    services: roles.map((r) => ({ name: r.service, enabledByDefault: true })),
+/** The keys every role adds to globals.yml: enable_<service> (defaulting to the role's enabled_by_default), <service>_tag, <container>_tag. */
+export function globalsInputFor(roles: readonly Role[]): GlobalsSchemaInput {
+  return {
+    services: roles.map((r) => ({ name: r.service, enabledByDefault: r.enabledByDefault })),
     containers: roles.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
-  });
+  };
+}
+
+/** globals.yml, with the keys every role adds. */
+export function loadGlobalsFor(roles: readonly Role[], configDir: string): LoadedGlobals {
+  return loadGlobals(join(configDir, 'globals.yml'), configDir, globalsInputFor(roles));
 }
 
 function runPolicy(options: DeploymentOptions): RunPolicy {

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { templateContext, type HostFacts } from '../config/context.ts';
 import type { Globals } from '../config/globals.ts';
-import { applyOverrides } from '../config/overrides.ts';
+import { applyOverrides, customFile } from '../config/overrides.ts';
 import type { Passwords } from '../config/passwords.ts';
 import type { ConfigRenderer, TemplateContext } from '../config/templates.ts';
 import type { ContainerSpec } from '../engine/containers.ts';
 import { InputError } from '../errors.ts';
 import type { Inventory } from '../inventory/inventory.ts';
-import type { ContainerDef, DataContainerDef, HealthcheckDef, Role, Step } from './roles.ts';
+import { isConfigFileName, type ContainerDef, type DataContainerDef, type HealthcheckDef, type Role, type Step } from './roles.ts';
 
 export const LABEL = {
   managed: 'org.kolla-ts.managed',
@@ -205,15 +205,7 @@ function serviceContainer(input: DesiredInput, role: Role, def: ContainerDef, ho
     user: def.user ?? null,
     healthcheck: def.healthcheck ? healthcheckArgv(input.renderer, def.healthcheck.test, context, `${role.file} (containers.${def.name}.healthcheck.test)`) : null,
   };
-  const configFiles = def.config.map((file) => {
-    const rendered = input.renderer.renderFile(file.template, context);
-    const { content } = applyOverrides(
-      rendered,
-      { customDir: input.customDir, project: role.service, container: def.name, host, dest: file.dest, ini: file.ini },
-      file.template,
-    );
-    return { name: file.dest, content, mode: 0o600 };
-  });
+  const configFiles = containerConfigFiles(input, role, def, host, context);
   const configHash = hashOf(configFiles.map((f) => [f.name, f.mode, f.content]));
   const definitionHash = hashOf(definition);
   const labels = {
@@ -239,6 +231,48 @@ function serviceContainer(input: DesiredInput, role: Role, def: ContainerDef, ho
       return value;
     }),
   };
+}
+
+/**
+ * A container's config files on one host: those whose `when` holds, each
+ * rendered (then merged with or replaced by the operator's overrides), or
+ * taken whole from the operator's config/ while its `custom_when` holds.
+ * Two entries may name the same file only with the same content (nova's and
+ * cinder's Ceph user are often one user, with one keyring).
+ */
+function containerConfigFiles(input: DesiredInput, role: Role, def: ContainerDef, host: string, context: TemplateContext): ConfigFile[] {
+  const files = new Map<string, ConfigFile>();
+  def.config.forEach((file, index) => {
+    const at = `containers.${def.name}.config.${index}`;
+    if (!file.when.every((condition) => holds(condition, context, role, `${at}.when`))) return;
+    const dest = file.dest.includes('{{') ? input.renderer.renderString(file.dest, context, `${role.file} (${at}.dest)`) : file.dest;
+    if (!isConfigFileName(dest)) throw new InputError(`config file name ${JSON.stringify(dest)} is not a relative path inside the config directory`, { file: role.file, key: `${at}.dest` });
+    const target = { customDir: input.customDir, project: role.service, container: def.name, host, dest };
+    let content: string;
+    if (file.customWhen && holds(file.customWhen, context, role, `${at}.custom_when`)) {
+      const custom = customFile(target);
+      if (custom.content === undefined) {
+        throw new InputError(`${def.name} on ${host} needs ${dest} from the operator while ${file.customWhen} holds: put it at ${custom.candidates[0]} (or ${custom.candidates.slice(1).join(', ')})`, {
+          file: role.file,
+          key: `${at}.custom_when`,
+        });
+      }
+      content = custom.content;
+    } else {
+      content = applyOverrides(input.renderer.renderFile(file.template, context), { ...target, ini: file.ini }, file.template).content;
+    }
+    const same = files.get(dest);
+    if (same && same.content !== content) throw new InputError(`two config files of ${def.name} are named ${dest} and differ`, { file: role.file, key: `${at}.dest` });
+    files.set(dest, { name: dest, content, mode: 0o600 });
+  });
+  return [...files.values()];
+}
+
+/** A `when` condition: the context key is true (`!key`: is not). A key the context lacks is a mistake, not false. */
+function holds(condition: string, context: TemplateContext, role: Role, key: string): boolean {
+  const name = condition.replace(/^!/, '');
+  if (!(name in context)) throw new InputError(`unknown variable "${name}" in a config file condition`, { file: role.file, key });
+  return (context[name] === true) !== condition.startsWith('!');
 }
 
 /**

@@ -14,8 +14,13 @@ export interface HealthcheckDef {
 
 export interface ConfigFileDef {
   template: string;
+  /** The file's name in the container's config directory; may name variables (`ceph.client.{{ceph_glance_user}}.keyring`). */
   dest: string;
   ini: boolean;
+  /** Template context keys that must all be true for the file to exist (`!key`: must not be); empty: always. */
+  when: string[];
+  /** While this key is true the file is the operator's, from the config directory's config/ (required), not the template. */
+  customWhen?: string;
 }
 
 export interface ContainerDef {
@@ -67,10 +72,14 @@ export interface Role {
   file: string;
   groups: string[];
   enable: string;
+  /** The enable key's default when globals.yml does not set it (role.yml `enabled_by_default`, default true). */
+  enabledByDefault: boolean;
   /** Services deployed before this one (and that must be enabled with it). */
   requires: string[];
   /** Services that must be enabled with this one, in any order (nova needs neutron, not neutron first). */
   uses: string[];
+  /** Services deployed before this one when they are deployed too, needed or not (cinder after a Ceph of kolla-ts's own). */
+  after: string[];
   stage: number;
   passwords: string[];
   containers: ContainerDef[];
@@ -96,10 +105,16 @@ export function loadRoles(rolesDir: string): Role[] {
       containerOwner.set(name, role.service);
     }
   }
+  // `after` names no requirement, so nothing else would notice a misspelt service.
+  const known = new Set(roles.map((r) => r.service));
+  for (const role of roles) {
+    const unknown = role.after.find((name) => !known.has(name));
+    if (unknown) throw errorAt(role.doc, ['after'], `unknown service "${unknown}"`);
+  }
   return roles.sort((a, b) => a.stage - b.stage || a.service.localeCompare(b.service));
 }
 
-const ROLE_KEYS = ['service', 'group', 'enable', 'requires', 'uses', 'stage', 'passwords', 'containers', 'data_containers', 'steps', 'upgrade'];
+const ROLE_KEYS = ['service', 'group', 'enable', 'enabled_by_default', 'requires', 'uses', 'after', 'stage', 'passwords', 'containers', 'data_containers', 'steps', 'upgrade'];
 const CONTAINER_KEYS = ['image', 'group', 'ports', 'privileged', 'network_mode', 'pid_mode', 'ipc_mode', 'cap_add', 'user', 'environment', 'volumes', 'volumes_from', 'healthcheck', 'config'];
 
 function parseRole(doc: LocatedYaml): Role {
@@ -130,8 +145,10 @@ function parseRole(doc: LocatedYaml): Role {
     file: doc.file,
     groups: optionalGroups(doc, ['group'], data.group) ?? [requireString(doc, ['group'], data.group)],
     enable: shaped(doc, ['enable'], optionalString(doc, ['enable'], data.enable) ?? `enable_${service.replace(/-/g, '_')}`, 'key'),
+    enabledByDefault: data.enabled_by_default === undefined ? true : optionalBoolean(doc, ['enabled_by_default'], data.enabled_by_default),
     requires: shapedList(doc, ['requires'], data.requires ?? [], 'name'),
     uses: shapedList(doc, ['uses'], data.uses ?? [], 'name'),
+    after: shapedList(doc, ['after'], data.after ?? [], 'name'),
     stage: stage as number,
     passwords: shapedList(doc, ['passwords'], data.passwords ?? [], 'key'),
     containers,
@@ -172,10 +189,15 @@ function parseContainer(doc: LocatedYaml, name: string, raw: unknown): Container
   const config = (listAt(doc, [...path, 'config'], entry.config ?? []) as unknown[]).map((item, index) => {
     const itemPath = [...path, 'config', index];
     const file = objectAt(doc, itemPath, item);
-    unknownKeys(doc, itemPath, file, ['template', 'dest', 'ini']);
+    unknownKeys(doc, itemPath, file, ['template', 'dest', 'ini', 'when', 'custom_when']);
     const template = shaped(doc, [...itemPath, 'template'], requireString(doc, [...itemPath, 'template'], file.template), 'path');
-    const dest = shaped(doc, [...itemPath, 'dest'], requireString(doc, [...itemPath, 'dest'], file.dest), 'path');
-    return { template, dest, ini: optionalBoolean(doc, [...itemPath, 'ini'], file.ini) };
+    const dest = requireString(doc, [...itemPath, 'dest'], file.dest);
+    // With its variables ({{key}} only) standing for a name; the rendered name is checked where it is rendered.
+    if (!SHAPES.path.test(dest.replace(/\{\{[A-Za-z_][A-Za-z0-9_]*\}\}/g, 'x'))) throw errorAt(doc, [...itemPath, 'dest'], `expected ${SHAPES.path.expected}, got ${JSON.stringify(dest)}`);
+    const when = typeof file.when === 'string' ? [file.when] : stringList(doc, [...itemPath, 'when'], file.when ?? []);
+    when.forEach((condition, i) => shaped(doc, typeof file.when === 'string' ? [...itemPath, 'when'] : [...itemPath, 'when', i], condition, 'condition'));
+    const customWhen = optionalShaped(doc, [...itemPath, 'custom_when'], file.custom_when, 'key');
+    return { template, dest, ini: optionalBoolean(doc, [...itemPath, 'ini'], file.ini), when, ...(customWhen ? { customWhen } : {}) };
   });
   const groups = optionalGroups(doc, [...path, 'group'], entry.group);
   const pidMode = optionalShaped(doc, [...path, 'pid_mode'], entry.pid_mode, 'pidMode');
@@ -356,6 +378,7 @@ function optionalGroups(doc: LocatedYaml, path: (string | number)[], value: unkn
 const SHAPES = {
   name: { test: (v: string) => /^[a-z0-9][a-z0-9_-]{0,62}$/.test(v), expected: 'a name of lower-case letters, digits, "_" and "-"' },
   key: { test: (v: string) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(v), expected: 'a key of letters, digits and "_"' },
+  condition: { test: (v: string) => /^!?[A-Za-z_][A-Za-z0-9_]*$/.test(v), expected: 'a key of letters, digits and "_", or "!" and a key' },
   group: { test: isGroupName, expected: EXPECTED.groupName },
   path: { test: (v: string) => /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(v) && !v.split('/').includes('..'), expected: 'a relative path without ".."' },
   sqlName: { test: (v: string) => /^[A-Za-z0-9_]{1,64}$/.test(v), expected: 'a MariaDB name of letters, digits and "_" (at most 64)' },
@@ -370,6 +393,11 @@ const SHAPES = {
   ipcMode: { test: (v: string) => /^(host|private|shareable|none|container:[a-z0-9][a-z0-9_-]*)$/.test(v), expected: 'host, private, shareable, none or container:NAME' },
 };
 type Shape = keyof typeof SHAPES;
+
+/** Whether a rendered config file name stays inside its container's config directory. */
+export function isConfigFileName(name: string): boolean {
+  return SHAPES.path.test(name);
+}
 
 function shaped(doc: LocatedYaml, path: (string | number)[], value: string, shape: Shape): string {
   if (!SHAPES[shape].test(value)) throw errorAt(doc, path, `expected ${SHAPES[shape].expected}, got ${JSON.stringify(value)}`);

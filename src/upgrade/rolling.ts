@@ -28,14 +28,14 @@ export function batches<T>(hosts: readonly T[], serial: Serial): T[][] {
   return out;
 }
 
-/** Services after the ones they require or use, otherwise in the order given. */
+/** Services after the ones they require, use or come after, otherwise in the order given. */
 export function inDependencyOrder(services: readonly DesiredService[]): DesiredService[] {
   const byName = new Map(services.map((s) => [s.role.service, s]));
   const ordered: DesiredService[] = [];
   const visit = (service: DesiredService, path: readonly string[]): void => {
     if (ordered.includes(service)) return;
     if (path.includes(service.role.service)) throw new InputError(`services require each other in a cycle: ${[...path, service.role.service].join(' -> ')}`, { file: service.role.file, key: 'requires' });
-    for (const needed of [...service.role.requires, ...service.role.uses]) {
+    for (const needed of [...service.role.requires, ...service.role.uses, ...service.role.after]) {
       const dependency = byName.get(needed);
       if (dependency) visit(dependency, [...path, service.role.service]);
     }

@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { discoverImages } from '../../src/build/images.ts';
 import { globalsSchema, type GlobalsSchemaInput } from '../../src/config/globals.ts';
+import { secretKind } from '../../src/config/passwords.ts';
+import { globalsInputFor } from '../../src/deploy/session.ts';
 import { loadRoles } from '../../src/plan/roles.ts';
 import { isGroupName, isHostAddress, isInterfaceName, isIpAddress, isPort, isUserName } from '../../src/util/values.ts';
 
@@ -44,13 +46,16 @@ const PROJECT_ROOT = join(import.meta.dirname, '..', '..');
 /** The real roles and images: keys, password names and image names come from them. */
 const ROLES = loadRoles(join(PROJECT_ROOT, 'roles'));
 const IMAGE_NAMES = [...discoverImages([join(PROJECT_ROOT, 'images')]).keys()].sort();
-export const GLOBALS_SCHEMA_INPUT: GlobalsSchemaInput = {
-  services: ROLES.map((r) => ({ name: r.service, enabledByDefault: true })),
-  containers: ROLES.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
-};
+export const GLOBALS_SCHEMA_INPUT: GlobalsSchemaInput = globalsInputFor(ROLES);
 const SCHEMA = globalsSchema(GLOBALS_SCHEMA_INPUT);
-/** Every role is enabled by default, so every role's passwords are required. */
-export const REQUIRED_PASSWORDS = [...new Set(ROLES.flatMap((r) => r.passwords))].sort();
+/** The passwords of the roles enabled by default: what a deploy with the baseline globals.yml requires. */
+export const REQUIRED_PASSWORDS = [...new Set(ROLES.filter((r) => r.enabledByDefault).flatMap((r) => r.passwords))].sort();
+
+/** A good value for a passwords.yml key: `plain` where any password will do, one of the key's kind (a UUID, a cephx key) otherwise. */
+export function validPassword(key: string, plain: string): string {
+  const kind = secretKind(key);
+  return kind.valid(plain) ? plain : kind.generate();
+}
 
 const HOSTILE_STRINGS = [
   '127.0.0.1; touch /tmp/pwned #',
@@ -412,7 +417,7 @@ function passwordsFile(bad: { key: string; text: string | null }): { text: strin
   const lines: string[] = ['# passwords', ''];
   let line: number | undefined;
   REQUIRED_PASSWORDS.forEach((key, index) => {
-    if (key !== bad.key) lines.push(`${key}: password-${index}-abcdef`);
+    if (key !== bad.key) lines.push(`${key}: ${validPassword(key, `password-${index}-abcdef`)}`);
     else if (bad.text !== null) {
       lines.push(`${key}: ${bad.text}`);
       line = lines.length;
@@ -449,7 +454,14 @@ const passwordsArbitraries: fc.Arbitrary<BadInput>[] = [
     .map(({ key, value }) => passwordsCase(key, value)),
 ];
 
+/** Keys whose value has a kind (a UUID, a cephx key): a plain password there is refused too. */
+const TYPED_PASSWORD_CASES: BadInput[] = REQUIRED_PASSWORDS.filter((key) => !secretKind(key).valid('password-abcdef')).map((key) => ({
+  ...passwordsCase(key, 'password-abcdef'),
+  name: `passwords.yml: ${key} not ${secretKind(key).expected}`,
+}));
+
 const HAND_WRITTEN_PASSWORDS: BadInput[] = [
+  ...TYPED_PASSWORD_CASES,
   { name: 'passwords.yml: a list', target: 'passwords', files: { 'passwords.yml': '- a\n- b\n' }, expect: { file: 'passwords.yml' } },
   { name: 'passwords.yml: a scalar', target: 'passwords', files: { 'passwords.yml': 'secret\n' }, expect: { file: 'passwords.yml' } },
   { name: 'passwords.yml: empty', target: 'passwords', files: { 'passwords.yml': '' }, expect: { file: 'passwords.yml' } },
@@ -587,7 +599,8 @@ const roleArbitraries: fc.Arbitrary<BadInput>[] = [
       { at: 4, line: (v: string) => `passwords: [${v}]`, key: 'passwords.0', valid: KEY_NAME },
       { at: 7, line: (v: string) => `    image: ${v}`, key: 'containers.demo_api.image', valid: ROLE_NAME },
       { at: 10, line: (v: string) => `      - template: ${v}`, key: 'containers.demo_api.config.0.template', valid: ROLE_PATH },
-      { at: 11, line: (v: string) => `        dest: ${v}`, key: 'containers.demo_api.config.0.dest', valid: ROLE_PATH },
+      // A dest may name variables ({{key}}), each standing for a name.
+      { at: 11, line: (v: string) => `        dest: ${v}`, key: 'containers.demo_api.config.0.dest', valid: (v: string) => ROLE_PATH(v.replace(/\{\{[A-Za-z_][A-Za-z0-9_]*\}\}/g, 'x')) },
       { at: 14, line: (v: string) => `  - database: {name: ${v}, user: demo, password: demo_database_password}`, key: 'steps.0.database.name', valid: SQL_NAME },
       { at: 14, line: (v: string) => `  - database: {name: demo, user: ${v}, password: demo_database_password}`, key: 'steps.0.database.user', valid: SQL_NAME },
     )
@@ -636,6 +649,9 @@ const HAND_WRITTEN_ROLES: BadInput[] = [
   roleCase('a database step without password', 14, '  - database: {name: demo, user: demo}', { line: 14, key: 'steps.0.database.password' }),
   roleCase('a dest outside the config directory', 11, '        dest: ../../etc/cron.d/x', { line: 11, key: 'containers.demo_api.config.0.dest' }),
   roleCase('an absolute dest', 11, '        dest: /etc/passwd', { line: 11, key: 'containers.demo_api.config.0.dest' }),
+  roleCase('a dest whose variable climbs out', 11, '        dest: "{{x}}/../../etc/passwd"', { line: 11, key: 'containers.demo_api.config.0.dest' }),
+  roleCase('a config condition that is not a key', 12, '        when: "enable_ceph; rm -rf /"', { line: 13, key: 'containers.demo_api.config.0.when' }, true),
+  roleCase('an after naming no service', 3, 'after: [cepf]', { line: 4, key: 'after' }, true),
   roleCase('a template outside config-templates', 10, '      - template: ../../../etc/shadow', { line: 10, key: 'containers.demo_api.config.0.template' }),
   roleCase('an absolute template', 10, '      - template: /etc/shadow', { line: 10, key: 'containers.demo_api.config.0.template' }),
   roleCase('a negative healthcheck interval', 7, '    healthcheck: {test: "true", interval: -1}', { line: 8, key: 'containers.demo_api.healthcheck.interval' }, true),

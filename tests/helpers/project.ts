@@ -2,14 +2,15 @@
  * The project's own roles, templates and image tree, for unit tests that
  * check what a real service renders or which profiles build it.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { prepareTree, type BuildOptions } from '../../src/build/builder.ts';
 import type { HostFacts } from '../../src/config/context.ts';
 import { loadGlobals, type Globals } from '../../src/config/globals.ts';
 import type { Passwords } from '../../src/config/passwords.ts';
 import { ConfigRenderer } from '../../src/config/templates.ts';
+import { globalsInputFor } from '../../src/deploy/session.ts';
 import { loadInventory } from '../../src/inventory/inventory.ts';
 import { computeDesiredState, type DesiredState } from '../../src/plan/desired.ts';
 import { loadRoles } from '../../src/plan/roles.ts';
@@ -32,6 +33,8 @@ export interface RenderInput {
   facts?: Map<string, HostFacts>;
   passwords?: Passwords;
   services?: string[];
+  /** Files of the operator's config/ directory (overrides, an existing Ceph's files), by path under it. */
+  custom?: Record<string, string>;
 }
 
 /** The real roles' desired state: globals.yml as given, every config file rendered. */
@@ -39,10 +42,11 @@ export function renderRoles(input: RenderInput = {}): { state: DesiredState; glo
   const dir = mkdtempSync(join(tmpdir(), 'kolla-ts-roles-'));
   writeFileSync(join(dir, 'globals.yml'), `kolla_internal_vip_address: 198.51.100.10\nneutron_external_interface: eth1\n${input.globals ?? ''}`);
   writeFileSync(join(dir, 'inventory.yml'), input.inventory ?? ONE_HOST);
-  const { values } = loadGlobals(join(dir, 'globals.yml'), dir, {
-    services: PROJECT_ROLES.map((r) => ({ name: r.service, enabledByDefault: true })),
-    containers: PROJECT_ROLES.flatMap((r) => r.containers.map((c) => ({ name: c.name, service: r.service }))),
-  });
+  for (const [path, content] of Object.entries(input.custom ?? {})) {
+    mkdirSync(dirname(join(dir, 'config', path)), { recursive: true });
+    writeFileSync(join(dir, 'config', path), content);
+  }
+  const { values } = loadGlobals(join(dir, 'globals.yml'), dir, globalsInputFor(PROJECT_ROLES));
   const state = computeDesiredState({
     roles: PROJECT_ROLES,
     globals: values,

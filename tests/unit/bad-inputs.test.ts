@@ -15,7 +15,7 @@ import { exitCodeFor, InputError } from '../../src/errors.ts';
 import { loadInventory } from '../../src/inventory/inventory.ts';
 import { loadRoles } from '../../src/plan/roles.ts';
 import { projectImageGraph } from '../helpers/project.ts';
-import { badInputArbitraries, badInputs, DEPLOY_TARGETS, GLOBALS_SCHEMA_INPUT, REQUIRED_PASSWORDS, type BadInput } from '../helpers/bad-inputs.ts';
+import { badInputArbitraries, badInputs, DEPLOY_TARGETS, GLOBALS_SCHEMA_INPUT, REQUIRED_PASSWORDS, validPassword, type BadInput } from '../helpers/bad-inputs.ts';
 
 const PROJECT_ROOT = join(import.meta.dirname, '..', '..');
 const IMAGES_DIR = join(PROJECT_ROOT, 'images');
@@ -27,7 +27,7 @@ const GRAPH = projectImageGraph('kolla-ts-bad-inputs-work');
 /** A valid deployment the deploy-side cases are laid over, for runs through main(). */
 const BASELINE: Record<string, string> = {
   'globals.yml': 'kolla_internal_vip_address: 127.0.0.1\nnetwork_interface: lo\nneutron_external_interface: kolla-ext0\n',
-  'passwords.yml': REQUIRED_PASSWORDS.map((key) => `${key}: baseline-${key.length}-secret`).join('\n') + '\n',
+  'passwords.yml': REQUIRED_PASSWORDS.map((key) => `${key}: ${validPassword(key, `baseline-${key.length}-secret`)}`).join('\n') + '\n',
   'inventory.yml': 'hosts:\n  localhost: {connection: local}\ngroups:\n  control: [localhost]\n  network: [localhost]\n  compute: [localhost]\n',
 };
 

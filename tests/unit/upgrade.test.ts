@@ -35,12 +35,18 @@ describe('--serial', () => {
 });
 
 describe('inDependencyOrder', () => {
-  const service = (name: string, requires: string[] = [], uses: string[] = []): DesiredService =>
-    ({ role: { service: name, requires, uses, file: `roles/${name}/role.yml` }, containers: [], dataContainers: [], steps: [] }) as unknown as DesiredService;
+  const service = (name: string, requires: string[] = [], uses: string[] = [], after: string[] = []): DesiredService =>
+    ({ role: { service: name, requires, uses, after, file: `roles/${name}/role.yml` }, containers: [], dataContainers: [], steps: [] }) as unknown as DesiredService;
 
   it('puts a service after what it requires or uses, else keeps the order given', () => {
     const order = inDependencyOrder([service('nova', ['keystone', 'mariadb'], ['glance']), service('glance', ['keystone']), service('keystone', ['mariadb']), service('mariadb'), service('memcached')]);
     expect(order.map((s) => s.role.service)).toEqual(['mariadb', 'keystone', 'glance', 'nova', 'memcached']);
+  });
+
+  it('puts a service after the ones it comes after when they are there too', () => {
+    const order = inDependencyOrder([service('cinder', ['mariadb'], [], ['ceph']), service('mariadb'), service('ceph')]);
+    expect(order.map((s) => s.role.service)).toEqual(['mariadb', 'ceph', 'cinder']);
+    expect(inDependencyOrder([service('cinder', [], [], ['ceph'])]).map((s) => s.role.service)).toEqual(['cinder']);
   });
 
   it('names a cycle', () => {
