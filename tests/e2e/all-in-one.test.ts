@@ -349,6 +349,64 @@ describe('all-in-one cloud', () => {
     expect(page).toContain(server!.ID);
   });
 
+  it('gives a running guest a cinder volume on Ceph: attached, written and read back inside the guest, the same bytes in RBD, detached and deleted; glance stores images in RBD', { timeout: 20 * 60_000 }, async () => {
+    // A one-OSD cluster must say HEALTH_OK: its pools keep one copy on purpose and ceph.conf says so.
+    const health = JSON.parse((await run('docker', ['exec', 'ceph_mon', 'ceph', 'health', '-f', 'json'])).stdout) as { status: string; checks: Record<string, unknown> };
+    expect(health.status, JSON.stringify(health.checks)).toBe('HEALTH_OK');
+    await waitFor('cinder-volume up', async () => ((await openstack('volume', 'service', 'list')) as { Binary: string; State: string }[]).some((s) => s.Binary === 'cinder-volume' && s.State === 'up') || undefined, 300);
+
+    // The guest's user data waits for the volume, writes 4 MiB of random bytes to it and reads them back.
+    const userData = join(mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-')), 'volume.sh');
+    writeFileSync(
+      userData,
+      [
+        '#!/bin/sh',
+        'for i in $(seq 280); do [ -b /dev/vdb ] && break; sleep 1; done',
+        '[ -b /dev/vdb ] || { echo "no /dev/vdb"; exit 1; }',
+        'echo "vdb appeared: $(cat /sys/block/vdb/size) sectors"',
+        'dd if=/dev/urandom of=/tmp/pattern bs=1048576 count=4 2>/dev/null',
+        'dd if=/tmp/pattern of=/dev/vdb bs=1048576 count=4 conv=fsync 2>/dev/null',
+        'echo 3 > /proc/sys/vm/drop_caches',
+        'dd if=/dev/vdb of=/tmp/back bs=1048576 count=4 2>/dev/null',
+        'if cmp -s /tmp/pattern /tmp/back; then echo "vdb wrote and read back md5 $(md5sum < /tmp/pattern | cut -c1-32)"; else echo "vdb read back differs"; fi',
+        '',
+      ].join('\n'),
+    );
+    const name = `e2e-volume-${runId}`;
+    const created = (await openstack('server', 'create', '--image', 'kolla-ts-guest', '--flavor', 'm1.tiny', '--network', 'demo-net', '--user-data', userData, name)) as { id: string };
+    const consoleLog = async (): Promise<string> => (await run('openstack', ['console', 'log', 'show', created.id], { env: { ...process.env, ...openstackEnv }, maxBuffer: 16 * 1024 * 1024 })).stdout;
+    await waitFor(`${name} running its user data`, async () => ((await consoleLog()).includes('user-data script starts') ? true : undefined), 600);
+
+    const volume = (await openstack('volume', 'create', '--size', '1', name)) as { id: string };
+    await waitFor('volume available', async () => ((await openstack('volume', 'show', volume.id)) as { status: string }).status === 'available' || undefined, 300);
+    const rbdImages = async (): Promise<string[]> => (await run('docker', ['exec', 'ceph_mon', 'rbd', 'ls', 'volumes'])).stdout.split('\n').filter(Boolean);
+    expect(await rbdImages()).toContain(`volume-${volume.id}`);
+    await run('openstack', ['server', 'add', 'volume', created.id, volume.id], { env: { ...process.env, ...openstackEnv } });
+    await waitFor('volume in-use', async () => ((await openstack('volume', 'show', volume.id)) as { status: string }).status === 'in-use' || undefined, 300);
+    const written = await waitFor('the guest done with the volume', async () => /vdb (wrote and read back md5 [0-9a-f]{32}|read back differs)|no \/dev\/vdb/.exec(await consoleLog())?.[0], 400);
+    log(`guest: ${written}`);
+    const md5 = /md5 ([0-9a-f]{32})/.exec(written)?.[1];
+    expect(md5, written).toBeDefined();
+
+    await run('openstack', ['server', 'remove', 'volume', created.id, volume.id], { env: { ...process.env, ...openstackEnv } });
+    await waitFor('volume available again', async () => ((await openstack('volume', 'show', volume.id)) as { status: string }).status === 'available' || undefined, 300);
+    // The bytes the guest wrote are in Ceph: the volume's RBD image begins with them.
+    const exported = await run('sh', ['-c', `docker exec ceph_mon rbd export volumes/volume-${volume.id} - 2>/dev/null | head -c 4194304 | md5sum`]);
+    expect(exported.stdout.slice(0, 32)).toBe(md5);
+    await run('openstack', ['volume', 'delete', volume.id], { env: { ...process.env, ...openstackEnv } });
+    await waitFor('volume gone from RBD', async () => (!(await rbdImages()).includes(`volume-${volume.id}`) ? true : undefined), 300);
+    await run('openstack', ['server', 'delete', '--wait', created.id], { env: { ...process.env, ...openstackEnv } });
+
+    // glance_backend_ceph: a new image's data is an RBD image in the images pool.
+    const imageFile = join(mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-')), 'rbd.img');
+    writeFileSync(imageFile, Buffer.alloc(1024 * 1024, 7));
+    const image = (await openstack('image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', imageFile, `e2e-rbd-${runId}`)) as { id: string };
+    const inImagesPool = async (): Promise<boolean> => (await run('docker', ['exec', 'ceph_mon', 'rbd', 'ls', 'images'])).stdout.split('\n').includes(image.id);
+    expect(await inImagesPool()).toBe(true);
+    await run('openstack', ['image', 'delete', image.id], { env: { ...process.env, ...openstackEnv } });
+    await waitFor('image gone from RBD', async () => (!(await inImagesPool()) ? true : undefined), 120);
+  });
+
   it('keeps a running server across a restart and a replacement of nova_libvirt: same qemu process, and nova still stops and starts it', { timeout: 20 * 60_000 }, async () => {
     const { qemuPid, status, serverId } = await serverProbe(`e2e-server-${runId}-2`);
     const pid = await qemuPid();
