@@ -6,6 +6,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { prepareTree, type BuildOptions } from '../../src/build/builder.ts';
+import { selectImages } from '../../src/build/graph.ts';
+import { loadProfiles } from '../../src/build/images.ts';
 import type { HostFacts } from '../../src/config/context.ts';
 import { loadGlobals, type Globals } from '../../src/config/globals.ts';
 import type { Passwords } from '../../src/config/passwords.ts';
@@ -86,4 +88,11 @@ export function projectBuildOptions(workName: string): BuildOptions {
 /** The project's image graph. */
 export function projectImageGraph(workName: string) {
   return prepareTree(projectBuildOptions(workName)).graph;
+}
+
+/** The images a named profile of images/profiles.yml builds whose names start with `prefix`, sorted. */
+export function profileImages(profile: string, prefix: string): string[] {
+  const profiles = loadProfiles([join(PROJECT_ROOT, 'images', 'profiles.yml')]);
+  const selected = selectImages(projectImageGraph(`kolla-ts-profile-${profile}`), [], { name: profile, patterns: profiles.get(profile)! }).selected;
+  return [...selected].filter((image) => image.startsWith(prefix)).sort();
 }
