@@ -50,6 +50,8 @@ export const GLOBALS_SCHEMA_INPUT: GlobalsSchemaInput = globalsInputFor(ROLES);
 const SCHEMA = globalsSchema(GLOBALS_SCHEMA_INPUT);
 /** The passwords of the roles enabled by default: what a deploy with the baseline globals.yml requires. */
 export const REQUIRED_PASSWORDS = [...new Set(ROLES.filter((r) => r.enabledByDefault).flatMap((r) => r.passwords))].sort();
+/** Every role's, as genpwd writes them: a cloud that enables more roles (the all-in-one's Ceph) finds its own too. */
+const ALL_PASSWORDS = [...new Set(ROLES.flatMap((r) => r.passwords))].sort();
 
 /** A good value for a passwords.yml key: `plain` where any password will do, one of the key's kind (a UUID, a cephx key) otherwise. */
 export function validPassword(key: string, plain: string): string {
@@ -416,7 +418,7 @@ const HAND_WRITTEN_GLOBALS: BadInput[] = [
 function passwordsFile(bad: { key: string; text: string | null }): { text: string; line?: number } {
   const lines: string[] = ['# passwords', ''];
   let line: number | undefined;
-  REQUIRED_PASSWORDS.forEach((key, index) => {
+  ALL_PASSWORDS.forEach((key, index) => {
     if (key !== bad.key) lines.push(`${key}: ${validPassword(key, `password-${index}-abcdef`)}`);
     else if (bad.text !== null) {
       lines.push(`${key}: ${bad.text}`);
@@ -465,7 +467,7 @@ const HAND_WRITTEN_PASSWORDS: BadInput[] = [
   { name: 'passwords.yml: a list', target: 'passwords', files: { 'passwords.yml': '- a\n- b\n' }, expect: { file: 'passwords.yml' } },
   { name: 'passwords.yml: a scalar', target: 'passwords', files: { 'passwords.yml': 'secret\n' }, expect: { file: 'passwords.yml' } },
   { name: 'passwords.yml: empty', target: 'passwords', files: { 'passwords.yml': '' }, expect: { file: 'passwords.yml' } },
-  { name: 'passwords.yml: a duplicated key', target: 'passwords', files: { 'passwords.yml': `${passwordsFile({ key: '', text: null }).text}${REQUIRED_PASSWORDS[0]}: again\n` }, expect: { file: 'passwords.yml', line: REQUIRED_PASSWORDS.length + 3 } },
+  { name: 'passwords.yml: a duplicated key', target: 'passwords', files: { 'passwords.yml': `${passwordsFile({ key: '', text: null }).text}${REQUIRED_PASSWORDS[0]}: again\n` }, expect: { file: 'passwords.yml', line: ALL_PASSWORDS.length + 3 } },
   { name: 'passwords.yml: bad indentation', target: 'passwords', files: { 'passwords.yml': 'a: 1\n  b: 2\n' }, expect: { file: 'passwords.yml', line: 2 } },
 ];
 
