@@ -5,7 +5,7 @@
 #   scripts/guest-image/boot-test.sh OUTDIR [user|cloudlike]
 #
 # user (default): qemu user-mode networking on 198.18.250.0/24 (never
-#   qemu's default 10.0.2.0/24) with restrict=on, so nothing the guest sends
+#   qemu's default subnet, a private range) with restrict=on, so nothing the guest sends
 #   leaves qemu: DHCP answers, the metadata fetch must time out and the boot
 #   go on; the page must answer on http://127.0.0.1:$BOOT_TEST_PORT/ (18080).
 # cloudlike: what neutron and nova give the guest, inside a network
