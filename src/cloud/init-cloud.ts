@@ -84,7 +84,9 @@ export async function initCloud(api: CloudApi, layout: CloudLayout, report: (cha
   await ensureRouter(api, note, layout.router, external.id, demo.id, demoSubnet.id);
   await ensureSecurityGroupRules(api, note, layout.ingress);
   await ensureKeypair(api, note, layout.keypair);
-  for (const flavor of layout.flavors) await ensureFlavor(api, note, flavor);
+  // One listing serves every flavor.
+  const { flavors } = await api.get<{ flavors: Named[] }>('compute', '/flavors/detail?is_public=None');
+  for (const flavor of layout.flavors) await ensureFlavor(api, note, flavor, flavors);
   if (layout.guest) await ensureGuestImage(api, note, layout.guest);
   return changes;
 }
@@ -188,8 +190,7 @@ async function ensureKeypair(api: CloudApi, note: (c: CloudChange) => void, keyp
   note({ kind: 'keypair', name: keypair.name, outcome: 'created', id: keypair.name });
 }
 
-async function ensureFlavor(api: CloudApi, note: (c: CloudChange) => void, flavor: CloudLayout['flavors'][number]): Promise<void> {
-  const { flavors } = await api.get<{ flavors: Named[] }>('compute', '/flavors/detail?is_public=None');
+async function ensureFlavor(api: CloudApi, note: (c: CloudChange) => void, flavor: CloudLayout['flavors'][number], flavors: readonly Named[]): Promise<void> {
   const existing = flavors.find((f) => f.name === flavor.name);
   if (existing) {
     note({ kind: 'flavor', name: flavor.name, outcome: 'kept', id: existing.id });
