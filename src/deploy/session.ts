@@ -3,11 +3,11 @@ import type { HostFacts } from '../config/context.ts';
 import { loadGlobals, type Globals, type GlobalsSchemaInput, type LoadedGlobals } from '../config/globals.ts';
 import { loadPasswords, type Passwords } from '../config/passwords.ts';
 import { ConfigRenderer } from '../config/templates.ts';
-import { InputError, UnreachableError } from '../errors.ts';
+import { InputError } from '../errors.ts';
 import { gatherFacts } from '../facts/facts.ts';
 import { HostPool } from '../fleet/hosts.ts';
 import { acquireLock, currentHolder, releaseLock } from '../fleet/locks.ts';
-import { DEFAULT_FORKS, forEachHost, Recap, type RunPolicy } from '../fleet/runner.ts';
+import { DEFAULT_FORKS, Recap, type RunPolicy } from '../fleet/runner.ts';
 import { loadInventory, type Inventory } from '../inventory/inventory.ts';
 import { matchHosts } from '../inventory/limit.ts';
 import { computeDesiredState, enabledRoles, type DesiredState } from '../plan/desired.ts';
@@ -150,8 +150,9 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
   const holder = currentHolder(options.lockFor ?? '');
   const unclaimed = new Set<string>();
   const locked: HostConnection[] = [];
+  const configRoot = String(globals.node_config_directory);
   const unlock = async (): Promise<void> => {
-    await Promise.all(locked.map((connection) => releaseLock(connection, String(globals.node_config_directory), holder).catch(() => undefined)));
+    await Promise.all(locked.map((connection) => releaseLock(connection, configRoot, holder).catch(() => undefined)));
   };
   try {
     const { facts, down } = await gatherFacts({
@@ -164,29 +165,22 @@ export async function openDeployment(paths: DeploymentPaths, options: Deployment
         tunnel: { name: String(globals.tunnel_interface), location: globalsLocation('tunnel_interface') },
       },
       cacheFile: join(paths.configDir, 'facts.json'),
-      policy,
+      forks: policy.forks,
       recap,
-    });
-    // Each host this command may touch: connected, its config directory ours, and (for changes) locked.
-    // One that does not answer is down for this run; a refusal (another config dir, another run) stops it all.
-    const configRoot = String(globals.node_config_directory);
-    const settled = await forEachHost(
-      placed.hosts.filter((h) => targets.has(h) && !down.has(h)),
-      policy,
-      async (name) => {
-        const { connection } = await pool.get(name);
-        if (!(await checkOwner(name, connection, configRoot, paths.configDir))) unclaimed.add(name);
+      // Each host this command may touch: its engine answering, its config directory ours, and (for changes) locked.
+      // One that does not answer is down for this run; a refusal (another config dir, another run) stops it all.
+      visit: async (name) => {
+        // The engine's ping and the owner file's read go out together; an engine that does not answer makes the host down, whoever owns it.
+        const [engine, claimed] = await Promise.allSettled([pool.get(name), pool.connection(name).then((connection) => checkOwner(name, connection, configRoot, paths.configDir))]);
+        if (engine.status === 'rejected') throw engine.reason;
+        if (claimed.status === 'rejected') throw claimed.reason;
+        if (!claimed.value) unclaimed.add(name);
         if (!options.lockFor) return;
+        const { connection } = engine.value;
         await acquireLock(name, connection, configRoot, holder);
         locked.push(connection);
       },
-    );
-    for (const result of settled) {
-      if (result.status !== 'failed') continue;
-      if (!(result.error instanceof UnreachableError)) throw result.error;
-      recap.fail(result.host, result.error);
-      down.add(result.host);
-    }
+    });
     const full = computeDesiredState({ roles, globals, passwords, inventory, facts, renderer, customDir, ...(options.services ? { services: options.services } : {}) });
     const { desired, blocked } = withoutDownHosts(limitToHosts(full, targets), down);
     const running = new Set<Promise<unknown>>();

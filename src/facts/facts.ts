@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from '
 import type { HostFacts } from '../config/context.ts';
 import { InputError, UnreachableError } from '../errors.ts';
 import type { HostPool } from '../fleet/hosts.ts';
-import { forEachHost, type Recap, type RunPolicy } from '../fleet/runner.ts';
+import { forEachHost, type Recap } from '../fleet/runner.ts';
 import type { Inventory } from '../inventory/inventory.ts';
 import { isIpAddress } from '../util/values.ts';
 
@@ -47,17 +47,30 @@ export interface GatherInput {
   /** globals.yml's api_interface and tunnel_interface, and where each is set (for the error when a host has no address there). */
   interfaces: Record<AddressKind, { name: string; location: { file: string; line?: number; key: string } }>;
   cacheFile: string;
-  policy: RunPolicy;
+  /**
+   * Targets asked at the same time. Every target is asked (no
+   * --max-fail-percentage here): one left out would have no fresh facts and
+   * no visit, yet still be worked on.
+   */
+  forks: number;
   recap: Recap;
+  /**
+   * The rest of the command's first visit to each target (session: the
+   * engine, the owner check, the lock), sent together with the facts'
+   * questions, so that each host's round trips come in a row and the fleet
+   * is walked once. A host it fails on keeps its facts; unreachable, the
+   * host is down; any other error stops the run, after the facts' own.
+   */
+  visit?: (host: string) => Promise<void>;
 }
 
 type AddressKind = 'api' | 'tunnel';
 
 /**
- * Facts of every host: asked of the targets (in parallel), read from the
- * inventory or the cache for the others, and for targets that do not
- * answer (those are recorded unreachable). Returns the facts and the hosts
- * that did not answer.
+ * Facts of every host: asked of the targets (in parallel, each with its
+ * visit), read from the inventory or the cache for the others, and for
+ * targets that do not answer (those are recorded unreachable). Returns the
+ * facts and the hosts that did not answer, to the facts or to the visit.
  */
 export async function gatherFacts(input: GatherInput): Promise<{ facts: Map<string, HostFacts>; down: Set<string> }> {
   const cache = readFactsCache(input.cacheFile);
@@ -69,26 +82,39 @@ export async function gatherFacts(input: GatherInput): Promise<{ facts: Map<stri
     const vars = input.inventory.hosts.get(name)!.vars;
     return String(vars[`${kind}_interface`] ?? vars.network_interface ?? input.interfaces[kind].name);
   };
-  const settled = await forEachHost(asked, input.policy, async (name) => {
+  const ask = async (name: string): Promise<HostFacts> => {
     const spec = input.inventory.hosts.get(name)!;
     const sameInterface = interfaceOf(name, 'tunnel') === interfaceOf(name, 'api');
     if (spec.apiAddress && sameInterface) return { apiAddress: spec.apiAddress };
     // Only the host is asked, not its engine: an engine that is down is reported where it is used.
     const connection = await input.pool.connection(name);
-    const apiAddress = spec.apiAddress ?? (await connection.interfaceAddress(interfaceOf(name, 'api')));
+    const [apiAddress, tunnelAddress] = await Promise.all([
+      spec.apiAddress ?? connection.interfaceAddress(interfaceOf(name, 'api')),
+      sameInterface ? undefined : connection.interfaceAddress(interfaceOf(name, 'tunnel')),
+    ]);
     if (!apiAddress) throw missingAddress(name, 'api');
     if (sameInterface) return { apiAddress };
-    const tunnelAddress = await connection.interfaceAddress(interfaceOf(name, 'tunnel'));
     if (!tunnelAddress) throw missingAddress(name, 'tunnel');
     return { apiAddress, tunnelAddress };
+  };
+  const answered = new Map<string, HostFacts>();
+  const settled = await forEachHost(asked, { forks: input.forks }, async (name) => {
+    // Both settled before the host is done: nothing of its visit (a lock being taken) outlives the pass.
+    const [asking, visiting] = await Promise.allSettled([ask(name), input.visit?.(name)]);
+    if (asking.status === 'rejected') throw asking.reason;
+    answered.set(name, asking.value);
+    if (visiting.status === 'rejected') throw visiting.reason;
   });
   function missingAddress(host: string, kind: AddressKind): InputError {
     return new InputError(`host ${host} has no IPv4 address on ${kind}_interface "${interfaceOf(host, kind)}"`, input.interfaces[kind].location);
   }
+  const failedVisits: { host: string; error: unknown }[] = [];
   for (const result of settled) {
-    if (result.status === 'done') {
-      facts.set(result.host, result.value);
-      cache[result.host] = { ...result.value, gatheredAt: new Date().toISOString() };
+    const known = answered.get(result.host);
+    if (known) {
+      facts.set(result.host, known);
+      cache[result.host] = { ...known, gatheredAt: new Date().toISOString() };
+      if (result.status === 'failed') failedVisits.push(result);
     } else if (result.status === 'failed') {
       if (!(result.error instanceof UnreachableError)) throw result.error;
       input.recap.fail(result.host, result.error);
@@ -110,5 +136,11 @@ export async function gatherFacts(input: GatherInput): Promise<{ facts: Map<stri
     );
   }
   if (asked.length > 0) writeFactsCache(input.cacheFile, cache);
+  // The visits' failures come after the facts are settled and cached, as when the visit was a pass of its own.
+  for (const { host, error } of failedVisits) {
+    if (!(error instanceof UnreachableError)) throw error;
+    input.recap.fail(host, error);
+    down.add(host);
+  }
   return { facts, down };
 }

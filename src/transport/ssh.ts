@@ -15,6 +15,13 @@ import type { CommandResult, HostConnection } from './host.ts';
 type SshSpec = Extract<HostSpec, { connection: 'ssh' }> & { become?: boolean };
 
 /**
+ * Commands run at once on one connection. sshd allows MaxSessions (10 by
+ * default) sessions per connection, the SFTP session included, and refuses
+ * the channel of one more ("open failed"): further commands wait for one to end.
+ */
+const COMMAND_SESSIONS = 8;
+
+/**
  * A host over one persistent SSH connection: SFTP for files, and the
  * remote Docker socket forwarded per HTTP connection (no new SSH session
  * per API call, unlike dockerode's own ssh transport).
@@ -33,6 +40,9 @@ export class SshHost implements HostConnection {
   private reconnecting: Promise<void> | undefined;
   private readonly agent: http.Agent;
   private readonly become: boolean;
+  /** Commands running, and those waiting for one of them to end (COMMAND_SESSIONS). */
+  private commands = 0;
+  private readonly waitingCommands: (() => void)[] = [];
 
   /** Dropped (and not reconnected yet): what failed on it failed because the host went away. */
   get lost(): boolean {
@@ -173,8 +183,8 @@ export class SshHost implements HostConnection {
   }
 
   async ensureDir(path: string, mode: number): Promise<void> {
-    await this.must(['mkdir', '-p', '-m', mode.toString(8), '--', path]);
-    await this.must(['chmod', mode.toString(8), '--', path]);
+    // One command, not two in a row: mkdir -m sets the mode of a directory it makes, chmod that of one already there.
+    await this.must(['sh', '-c', 'mkdir -p -m "$1" -- "$2" && chmod "$1" -- "$2"', 'sh', mode.toString(8), path]);
   }
 
   async listDir(path: string): Promise<string[]> {
@@ -196,9 +206,17 @@ export class SshHost implements HostConnection {
     await this.must(['rm', '-rf', '--', path]);
   }
 
-  exec(argv: readonly string[]): Promise<CommandResult> {
+  async exec(argv: readonly string[]): Promise<CommandResult> {
     const command = (this.become ? ['sudo', '-n', '--', ...argv] : argv).map(shellQuote).join(' ');
-    return this.onConnection(() => this.run(command));
+    if (this.commands < COMMAND_SESSIONS) this.commands++;
+    else await new Promise<void>((resolve) => this.waitingCommands.push(resolve)); // the session of one that ends is handed on
+    try {
+      return await this.onConnection(() => this.run(command));
+    } finally {
+      const next = this.waitingCommands.shift();
+      if (next) next();
+      else this.commands--;
+    }
   }
 
   private run(command: string): Promise<CommandResult> {

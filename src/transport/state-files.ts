@@ -50,13 +50,10 @@ export async function writeStateFile<T>(connection: HostConnection, path: string
 
 /** The config files in a container's directory now (name → content). */
 export async function readConfigDir(connection: HostConnection, dir: string): Promise<Map<string, string>> {
-  const files = new Map<string, string>();
-  for (const name of await connection.listDir(dir)) {
-    if (name.startsWith('.')) continue; // temp files of an interrupted write
-    const content = await connection.readFile(`${dir}/${name}`);
-    if (content) files.set(name, content.toString('utf8'));
-  }
-  return files;
+  const names = (await connection.listDir(dir)).filter((name) => !name.startsWith('.')); // dot files: temp files of an interrupted write
+  // All read at once: one wait for the answers, not one per file.
+  const contents = await Promise.all(names.map((name) => connection.readFile(`${dir}/${name}`)));
+  return new Map(names.flatMap((name, i) => (contents[i] ? [[name, contents[i].toString('utf8')] as const] : [])));
 }
 
 /** Makes a container's directory hold exactly these files, writing only what differs. */

@@ -4,7 +4,7 @@
  * persistent connection, and host keys verified.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +95,9 @@ describe('SSH transport', () => {
       const target = join(dir, 'remote', 'etc', 'keystone');
       await host.ensureDir(target, 0o700);
       expect(statSync(target).mode & 0o777).toBe(0o700);
+      chmodSync(target, 0o755);
+      await host.ensureDir(target, 0o700);
+      expect(statSync(target).mode & 0o777).toBe(0o700);
       await host.writeFileAtomic(join(target, 'keystone.conf'), '[DEFAULT]\nfirst = 1\n', 0o600);
       await host.writeFileAtomic(join(target, 'keystone.conf'), '[DEFAULT]\nsecond = 2\n', 0o600);
       expect(readFileSync(join(target, 'keystone.conf'), 'utf8')).toBe('[DEFAULT]\nsecond = 2\n');
@@ -143,6 +146,17 @@ describe('SSH transport', () => {
       expect(info.ID).toBeTruthy();
       expect(version.ApiVersion).toMatch(/^1\.\d+$/);
       expect(Array.isArray(containers)).toBe(true);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('runs more commands at once than sshd allows sessions on one connection', async () => {
+    const host = await SshHost.connect(spec());
+    try {
+      // sshd's MaxSessions is 10, the SFTP session included: the rest wait for a session instead of failing.
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => host.exec(['echo', String(i)])));
+      expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
     } finally {
       await host.close();
     }

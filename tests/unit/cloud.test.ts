@@ -290,7 +290,7 @@ describe('facts: the tunnel address', () => {
       targets: new Set(hosts),
       interfaces: { api: { name: 'eth0', location: where('api_interface') }, tunnel: { name: 'eth0', location: where('tunnel_interface') } },
       cacheFile: join(dir, 'facts.json'),
-      policy: { forks: 5 },
+      forks: 5,
       recap: new Recap(hosts),
     });
   }
