@@ -6,15 +6,25 @@
  * does. For each fleet size (default 1, 5, 10, 20), the sizes in order:
  *   1. bootstrap-servers (not timed), then a deploy that starts memcached
  *      on the nodes new at this size, once, timed apart from the rest;
- *   2. --rounds times (default 5), interleaved: `plan` and `deploy` with
- *      nothing to do (wall and CPU seconds of the CLI, --forks 10), then the
- *      Docker API calls one observation of a host makes (ping, list, inspect
- *      per container, image inspect, registry digest), made from this process
- *      with the same forks, first over our transport (one SSH connection per
- *      host) and then over dockerode's own ssh transport (one per call).
+ *   2. the nodes' CPU seconds over IDLE_SECONDS with nothing running on
+ *      them but their own (engines, sshd, memcached and its health checks);
+ *   3. --rounds times (default 5), interleaved: `plan` and `deploy` with
+ *      nothing to do (wall and CPU seconds of the CLI at the CLI's default
+ *      --forks, and the CPU seconds the node containers spent meanwhile),
+ *      then the Docker API calls one observation of a host makes (ping, list,
+ *      inspect per container, image inspect, registry digest), made from this
+ *      process with the same forks, first over our transport (one SSH
+ *      connection per host) and then over dockerode's own ssh transport (one
+ *      per call).
  * SSH connections are counted where they arrive, not by our code: each
  * node's sshd logs to a file (-E) and every "Accepted publickey" line is
  * one login; the counts before and after a run are its logins per host.
+ * The nodes' CPU comes from their cgroups (cgroup v1, Docker's cgroupfs
+ * driver: /sys/fs/cgroup/cpuacct/docker/<container id>/cpuacct.usage, which
+ * counts the node's processes and its inner engine's containers), read
+ * just before and after each CLI run: every simulated host runs on the same
+ * cores as the CLI, and that is the share a real fleet spends on its own
+ * machines.
  * Every sample goes to bench/results/<date>-fanout.json; `npm run
  * bench:report` turns the results into bench/RESULTS.md.
  *
@@ -28,7 +38,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Docker from 'dockerode';
@@ -50,6 +60,8 @@ export interface CliRun {
   seconds: number;
   /** User + system CPU seconds of the CLI process (GNU time): the deploy host's share. */
   cpuSeconds: number;
+  /** CPU seconds all the fleet's node containers spent during the run: the hosts' share. Not in records before it was measured. */
+  nodesCpuSeconds?: number;
   logins: Logins;
 }
 
@@ -60,10 +72,18 @@ export interface CallsRun {
   calls: Record<string, number>;
 }
 
+/** The nodes' CPU seconds over a stretch with nothing of ours running: what they spend anyway (health checks, engine housekeeping). */
+export interface IdleNodes {
+  seconds: number;
+  nodesCpuSeconds: number;
+}
+
 export interface FanoutSize {
   hosts: number;
   /** The deploy that starts memcached where it is missing; `changedHosts` says on how many hosts. */
   cold: CliRun & { changedHosts: number };
+  /** Not in records before the nodes' CPU was measured. */
+  idle?: IdleNodes;
   plan: CliRun[];
   noopDeploy: CliRun[];
   ownTransport: CallsRun[];
@@ -94,7 +114,10 @@ if (!sizes.every((n, i) => Number.isInteger(n) && n >= 1 && n <= 99 && (i === 0 
   throw new Error(`--nodes ${flags.nodes}: expected ascending node counts from 1 to 99, e.g. 1,5,10,20`);
 }
 
+// The CLI's default, so the figures are those of a plain `kolla-ts plan`.
 const FORKS = DEFAULT_FORKS;
+/** How long the nodes' idle CPU is measured, at each size. */
+const IDLE_SECONDS = 10;
 const SERVICE = 'memcached';
 /** Its own namespace in the registry, so the fleet e2e's re-push of fleettest/memcached does not reach these nodes. */
 const NAMESPACE = 'fanout';
@@ -141,6 +164,21 @@ async function loginCounts(nodes: readonly FleetNode[]): Promise<Logins> {
   return Object.fromEntries(counts);
 }
 
+/** Where cgroup v1's cpuacct controller, with Docker's cgroupfs driver, keeps a container's CPU nanoseconds (its children's included). */
+const cpuUsageFile = (node: FleetNode): string => `/sys/fs/cgroup/cpuacct/docker/${node.container}/cpuacct.usage`;
+
+/** CPU seconds the nodes' containers have used since they started, summed. */
+function nodesCpu(nodes: readonly FleetNode[]): number {
+  return nodes.reduce((sum, node) => sum + Number(readFileSync(cpuUsageFile(node), 'utf8').trim()), 0) / 1e9;
+}
+
+/** A run with the CPU seconds the nodes spent during it (read just around it, so the login counting's execs are not in it). */
+async function withNodesCpu<T>(nodes: readonly FleetNode[], run: () => Promise<T>): Promise<T & { nodesCpuSeconds: number }> {
+  const before = nodesCpu(nodes);
+  const result = await run();
+  return { ...result, nodesCpuSeconds: nodesCpu(nodes) - before };
+}
+
 async function counted<T>(nodes: readonly FleetNode[], run: () => Promise<T>): Promise<T & { logins: Logins }> {
   const before = await loginCounts(nodes);
   const result = await run();
@@ -150,9 +188,10 @@ async function counted<T>(nodes: readonly FleetNode[], run: () => Promise<T>): P
 
 const spread = (values: number[]): string => (Math.min(...values) === Math.max(...values) ? `${values[0]}` : `${Math.min(...values)}-${Math.max(...values)}`);
 
-function show(label: string, run: { seconds: number; logins: Logins; cpuSeconds?: number }): void {
+function show(label: string, run: { seconds: number; logins: Logins; cpuSeconds?: number; nodesCpuSeconds?: number }): void {
   const cpu = run.cpuSeconds === undefined ? '' : `   CPU ${run.cpuSeconds.toFixed(2).padStart(6)} s`;
-  console.log(`${label.padEnd(58)} ${run.seconds.toFixed(2).padStart(8)} s${cpu}   SSH logins per host ${spread(Object.values(run.logins))}`);
+  const onNodes = run.nodesCpuSeconds === undefined ? '' : `   nodes' CPU ${run.nodesCpuSeconds.toFixed(2).padStart(6)} s`;
+  console.log(`${label.padEnd(58)} ${run.seconds.toFixed(2).padStart(8)} s${cpu}${onNodes}   SSH logins per host ${spread(Object.values(run.logins))}`);
 }
 
 /** The engine calls observeHost (src/plan/observe.ts) makes of one host, after the connection's ping; returns how many requests. */
@@ -223,6 +262,10 @@ const fleet = await ensureFleet({ nodes: names, log: (line) => console.log(`  | 
 const image = `${fleet.registry}/${NAMESPACE}/${SERVICE}:zed`;
 const results: FanoutSize[] = [];
 try {
+  const unmeasured = fleet.nodes.filter((node) => !existsSync(cpuUsageFile(node)));
+  if (unmeasured.length > 0) {
+    throw new Error(`no ${cpuUsageFile(unmeasured[0]!)}: the nodes' CPU is read from cgroup v1's cpuacct with Docker's cgroupfs driver (docker info: Cgroup Version 1, Cgroup Driver cgroupfs)`);
+  }
   await Promise.all(fleet.nodes.map(logSshd));
   mkdirSync(configDir, { recursive: true, mode: 0o700 });
   const disabled = loadRoleSet(ROOT)
@@ -246,12 +289,17 @@ try {
     const cold = await counted(nodes, () => cli('cold deploy', ['deploy', ...args, '--json']));
     const changedHosts = (JSON.parse(cold.stdout) as { hosts: { outcome: string }[] }).hosts.filter((h) => h.outcome === 'changed').length;
     show(`${tag}: deploy, memcached new on ${changedHosts}`, cold);
-    const sample: FanoutSize = { hosts: size, cold: { seconds: cold.seconds, cpuSeconds: cold.cpuSeconds, logins: cold.logins, changedHosts }, plan: [], noopDeploy: [], ownTransport: [], dockerodeSsh: [] };
+    const idle = await withNodesCpu(nodes, async () => {
+      await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+      return { seconds: IDLE_SECONDS };
+    });
+    console.log(`${`${tag}: nodes idle`.padEnd(58)} ${idle.seconds.toFixed(2).padStart(8)} s   nodes' CPU ${idle.nodesCpuSeconds.toFixed(2).padStart(6)} s`);
+    const sample: FanoutSize = { hosts: size, cold: { seconds: cold.seconds, cpuSeconds: cold.cpuSeconds, logins: cold.logins, changedHosts }, idle, plan: [], noopDeploy: [], ownTransport: [], dockerodeSsh: [] };
 
     for (let round = 1; round <= rounds; round++) {
       const of = `(${round}/${rounds})`;
       for (const [command, list] of [['plan', sample.plan], ['deploy', sample.noopDeploy]] as const) {
-        const { stdout, ...run } = await counted(nodes, () => cli(command, [command, ...args]));
+        const { stdout, ...run } = await counted(nodes, () => withNodesCpu(nodes, () => cli(command, [command, ...args])));
         // A figure for "nothing to do" is only one if there was nothing to do.
         if (!stdout.includes('Nothing to do')) throw new Error(`${command} on ${tag} found something to do:\n${stdout}`);
         show(`${tag}: ${command}, nothing to do ${of}`, run);

@@ -11,7 +11,7 @@ import type { BuildRecord, KollaRun } from './build.ts';
 import { summarise, type ColdDeployRecord } from './cold-deploy-record.ts';
 import { describeMachine, RESULTS_DIR, ROOT, stats, type RunRecord } from './common.ts';
 import type { DeployRecord } from './deploy.ts';
-import type { FanoutRecord, Logins } from './fanout.ts';
+import type { CliRun, FanoutRecord, FanoutSize, Logins } from './fanout.ts';
 import type { RestartTimeline } from './service-start.ts';
 import { outageSplit, TABLE_HEADER, tableRows, type UpgradeRecord } from './upgrade-record.ts';
 
@@ -176,14 +176,16 @@ const secondsOf = (runs: { seconds: number }[]): number[] => runs.map((r) => r.s
 const range = (values: number[]): string => (Math.min(...values) === Math.max(...values) ? `${values[0]}` : `${Math.min(...values)}–${Math.max(...values)}`);
 const logins = (runs: { logins: Logins }[]): string => range(runs.flatMap((r) => Object.values(r.logins)));
 const ms = (seconds: number): string => `${(seconds * 1000).toFixed(0)} ms`;
+/** The nodes' CPU seconds of each run, or undefined when a run did not measure them (records before it did). */
+const nodesCpuOf = (runs: readonly CliRun[]): number[] | undefined => (runs.every((r) => r.nodesCpuSeconds !== undefined) ? runs.map((r) => r.nodesCpuSeconds!) : undefined);
 
 function fanoutSection(run: AnyRecord): string {
   const record = run as unknown as FanoutRecord;
   const { settings, samples } = record;
-  const cli = samples.sizes.map(
-    (z) =>
-      `| ${z.hosts} | ${s(z.cold.seconds)} (${z.cold.changedHosts} new) | ${triple(secondsOf(z.plan))} | ${triple(secondsOf(z.noopDeploy))} | ${s(medianOf(z.plan.map((r) => r.cpuSeconds)))} | ${logins([z.cold, ...z.plan, ...z.noopDeploy])} |`,
-  );
+  const cli = samples.sizes.map((z) => {
+    const nodesCpu = nodesCpuOf(z.plan);
+    return `| ${z.hosts} | ${s(z.cold.seconds)} (${z.cold.changedHosts} new) | ${triple(secondsOf(z.plan))} | ${triple(secondsOf(z.noopDeploy))} | ${s(medianOf(z.plan.map((r) => r.cpuSeconds)))} | ${nodesCpu ? s(medianOf(nodesCpu)) : '—'} | ${logins([z.cold, ...z.plan, ...z.noopDeploy])} |`;
+  });
   const calls = samples.sizes.map(
     (z) =>
       `| ${z.hosts} | ${range(z.ownTransport.flatMap((r) => Object.values(r.calls)))} | ${triple(secondsOf(z.ownTransport))} | ${logins(z.ownTransport)} | ${triple(secondsOf(z.dockerodeSsh))} | ${logins(z.dockerodeSsh)} |`,
@@ -195,10 +197,10 @@ Fleet sizes: ${settings.sizes.join(', ')} hosts (docker-in-docker nodes on this 
 
 ### The CLI: seconds, min / median / max over the rounds
 
-SSH logins per host: counted by each host's sshd, over every CLI run at that size. The cold deploy runs once per size and starts memcached on the hosts new at that size.
+SSH logins per host: counted by each host's sshd, over every CLI run at that size. The cold deploy runs once per size and starts memcached on the hosts new at that size. Nodes' CPU: what all the node containers (sshd, engine, memcached) spent during the run, from their cgroups (— : not measured by that run).
 
-| hosts | \`deploy\`, cold (once) | \`plan\`, nothing to do | \`deploy\`, nothing to do | CPU seconds of \`plan\` (median) | SSH logins per host |
-| ---: | ---: | ---: | ---: | ---: | ---: |
+| hosts | \`deploy\`, cold (once) | \`plan\`, nothing to do | \`deploy\`, nothing to do | CPU seconds of \`plan\` (median) | nodes' CPU seconds during \`plan\` (median) | SSH logins per host |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${cli.join('\n')}
 
 ### One observation's Docker API calls from one process, ${settings.forks} hosts at a time: seconds, min / median / max
@@ -224,7 +226,8 @@ function linearFit(points: readonly (readonly [number, number])[]): { intercept:
 }
 
 /** The estimate for ESTIMATE_HOSTS hosts from the measured sizes, and the per-host costs that say what limits it. */
-function fanoutEstimate({ settings, samples }: FanoutRecord): string {
+function fanoutEstimate(record: FanoutRecord): string {
+  const { settings, samples } = record;
   const title = `### Estimate for ${ESTIMATE_HOSTS} hosts (target: \`plan\` with nothing to do under ${TARGET_SECONDS} s)`;
   if (samples.sizes.length < 2) return `${title}\n\nNeeds two fleet sizes or more (\`--nodes\`).\n`;
   const planTimes = samples.sizes.map((z) => [z.hosts, medianOf(secondsOf(z.plan))] as const);
@@ -234,7 +237,7 @@ function fanoutEstimate({ settings, samples }: FanoutRecord): string {
   const [n2, t2] = planTimes.at(-1)!;
   const lastSlope = (t2 - t1) / (n2 - n1);
   const byLast = t2 + lastSlope * (ESTIMATE_HOSTS - n2);
-  const estimate = Math.max(byFit, byLast);
+  const straight = Math.max(byFit, byLast);
   const cpu = linearFit(samples.sizes.map((z) => [z.hosts, medianOf(z.plan.map((r) => r.cpuSeconds))] as const));
   const smallest = samples.sizes[0]!;
   const oneHost = medianOf(secondsOf(smallest.ownTransport));
@@ -243,19 +246,77 @@ function fanoutEstimate({ settings, samples }: FanoutRecord): string {
   const meanTotal = (runs: { logins: Logins }[]): number => runs.reduce((sum, r) => sum + Object.values(r.logins).reduce((a, b) => a + b, 0), 0) / runs.length;
   const extraConnections = meanTotal(largest.dockerodeSsh) - meanTotal(largest.ownTransport);
   const perConnection = (medianOf(secondsOf(largest.dockerodeSsh)) - medianOf(secondsOf(largest.ownTransport))) / extraConnections;
-  return `${title}
-
-**${s(estimate)} s** for ${ESTIMATE_HOSTS} hosts, ${estimate <= TARGET_SECONDS ? 'within' : 'over'} the target: the larger of two straight-line extrapolations of the median \`plan\` times above:
+  const model = fleetModel(record, { fixedStart: fit.intercept, cliCpuPerHost: cpu.slope, wallSlope: lastSlope, slopeSizes: [n1, n2] });
+  const verdict = (seconds: number): string => (seconds <= TARGET_SECONDS ? 'within' : 'over');
+  const lines = `**${s(straight)} s** for ${ESTIMATE_HOSTS} hosts, ${verdict(straight)} the target: the larger of two straight-line extrapolations of the median \`plan\` times above:
 
 - least-squares fit over all ${samples.sizes.length} sizes: ${s(fit.intercept)} s + ${ms(fit.slope)} × hosts → ${s(byFit)} s;
 - the two largest sizes only (${n1} → ${n2} hosts; past ${settings.forks} hosts, hosts queue for a fork): ${ms(lastSlope)} per host → ${s(byLast)} s.
+`;
+  const estimates = model
+    ? `**${s(model.seconds)} s** for a fleet of ${ESTIMATE_HOSTS} hosts, each with its own CPU, ${verdict(model.seconds)} the target: the model from the measured parts below. This is the figure compared with the target, which is about a real fleet: the straight lines through this machine's times (${s(straight)} s) charge every simulated host's sshd and engine to the same ${record.machine.cores} cores as the CLI, work that ${ESTIMATE_HOSTS} real hosts do on their own machines.
 
+#### Straight lines through the \`plan\` times on this machine
+
+${lines}
+${model.text}`
+    : `${lines}
+This run did not measure the nodes' CPU, so there is no model of a fleet whose hosts have their own CPU (runs since bench/fanout.ts records \`nodesCpuSeconds\` have one); the straight lines are compared with the target.
+`;
+  return `${title}
+
+${estimates}
 What limits it, each extrapolated to ${ESTIMATE_HOSTS} hosts:
 
 - **Forks.** One host's connection and observation calls take ${ms(oneHost)} (our transport, ${smallest.hosts} host${smallest.hosts > 1 ? 's' : ''} at a time); ${ESTIMATE_HOSTS} hosts at \`--forks ${settings.forks}\` are ${waves} waves: ${s(waves * oneHost)} s of round trips even if nothing else took time (a \`plan\` makes more round trips per host than these: SFTP reads of the owner file, config and state files).
 - **CPU of the deploy host.** The CLI's CPU time grows by ${ms(cpu.slope)} per host (fit over the sizes: handshakes, Docker API answers, rendering and diffing each host's config): ${s(cpu.slope * ESTIMATE_HOSTS)} s for ${ESTIMATE_HOSTS} hosts, mostly on Node's one JavaScript thread, so a floor on the wall time whatever the forks.
 - **SSH handshakes.** Each connection dockerode's transport opens beyond ours cost ${ms(perConnection)} of wall time at ${largest.hosts} hosts, ${settings.forks} at a time (handshake, login, and \`docker system dial-stdio\` started on the host). A \`plan\` opens one per host: ${s(perConnection * ESTIMATE_HOSTS)} s for ${ESTIMATE_HOSTS} hosts at that cost, an upper bound (ours starts no process on the host). One connection per API call, as dockerode's transport makes, would multiply it by the calls per host.
 `;
+}
+
+/** The nodes' CPU seconds of each \`plan\` at one size, less what they spend idle over as long; undefined for records before it was measured. */
+function nodesPlanCpu(size: FanoutSize): number[] | undefined {
+  const measured = nodesCpuOf(size.plan);
+  if (!measured) return undefined;
+  const idlePerSecond = size.idle ? size.idle.nodesCpuSeconds / size.idle.seconds : 0;
+  return measured.map((cpu, i) => cpu - idlePerSecond * size.plan[i]!.seconds);
+}
+
+/**
+ * ESTIMATE_HOSTS hosts on machines of their own, from the parts the bench
+ * measures: the deploy host's CPU per host, the hosts' CPU per host, and the
+ * fixed start. A host's visit is its two CPU shares one after the other
+ * (round trips cost next to nothing on this machine's bridge); forks visits
+ * run at once, the CLI's share of all of them on its one JavaScript thread.
+ */
+function fleetModel(
+  { settings, samples, machine }: FanoutRecord,
+  measured: { fixedStart: number; cliCpuPerHost: number; wallSlope: number; slopeSizes: readonly [number, number] },
+): { seconds: number; text: string } | undefined {
+  const nodesCpu = samples.sizes.map((z) => [z.hosts, nodesPlanCpu(z)] as const);
+  if (nodesCpu.some(([, runs]) => !runs)) return undefined;
+  const nodesCpuPerHost = linearFit(nodesCpu.map(([hosts, runs]) => [hosts, medianOf(runs!)] as const)).slope;
+  const { fixedStart, cliCpuPerHost, wallSlope, slopeSizes } = measured;
+  const visit = cliCpuPerHost + nodesCpuPerHost;
+  const waves = Math.ceil(ESTIMATE_HOSTS / settings.forks);
+  const deployHostCpu = cliCpuPerHost * ESTIMATE_HOSTS;
+  const seconds = fixedStart + Math.max(deployHostCpu, waves * visit);
+  const idle = samples.sizes.filter((z) => z.idle).map((z) => `${s(z.idle!.nodesCpuSeconds / z.idle!.seconds)} at ${z.hosts}`);
+  const text = `#### A fleet of ${ESTIMATE_HOSTS} hosts, each with its own CPU, from the measured parts
+
+Per host, least-squares slopes over the sizes of the median \`plan\` figures:
+
+| part | per host | measured as |
+| --- | ---: | --- |
+| the deploy host's CPU (the CLI) | ${ms(cliCpuPerHost)} | the CLI's CPU seconds (GNU time) |
+| the host's own CPU | ${ms(nodesCpuPerHost)} | the node containers' CPU seconds during the run (cgroup cpuacct: sshd, engine, memcached), less what they spend idle over as long (${idle.length ? `CPU seconds per second: ${idle.join(', ')} hosts` : 'not measured by this run: nothing taken off'}) |
+| one host's visit at \`--forks ${settings.forks}\` | ${ms(visit)} | the two added: each host's work waits on its own CPU and its share of the CLI's, the round trips between them next to nothing on this machine's bridge |
+
+On this machine every simulated host runs on the CLI's ${machine.cores} cores, so once they are saturated (past ${settings.forks} hosts) the wall time grows by about (CLI CPU + nodes' CPU) per host / ${machine.cores} cores = (${ms(cliCpuPerHost)} + ${ms(nodesCpuPerHost)}) / ${machine.cores} = ${ms(visit / machine.cores)} per host; measured between ${slopeSizes[0]} and ${slopeSizes[1]} hosts: ${ms(wallSlope)} per host.
+
+${ESTIMATE_HOSTS} hosts with their own CPU: fixed start + max(the CLI's CPU for ${ESTIMATE_HOSTS} hosts on the deploy host, ${waves} waves of ${settings.forks} × one host's visit) = ${s(fixedStart)} s + max(${ESTIMATE_HOSTS} × ${ms(cliCpuPerHost)} = ${s(deployHostCpu)} s, ${waves} × ${ms(visit)} = ${s(waves * visit)} s) = **${s(seconds)} s**, bound by ${deployHostCpu >= waves * visit ? "the deploy host's CPU" : 'the forks'}. The fixed start is the least-squares fit's intercept (the \`plan\` time at no host). Not in it: the network's round-trip time, which on a real network adds each host's round trips in a row (SSH login, then the visit's and the observation's) to every wave.
+`;
+  return { seconds, text };
 }
 
 function upgradeSection(run: AnyRecord): string {
