@@ -4,12 +4,13 @@
  *   1. serial: `deploy --services <one>` for each enabled service, in
  *      dependency order (requires and uses), each alone on the machine: its
  *      own start and migrations; the sum is the serial total;
- *   2. parallel: one `deploy` of everything, each service started as soon
- *      as the services it requires are done.
- * The longest chain through `requires` (what applyPlan waits for), each
- * service weighted by its time alone, is what the parallel deploy is held
- * against: the target is within that chain plus 15 %. Prints the figures,
- * asserts nothing; every sample goes to bench/results/<date>-cold-deploy.json.
+ *   2. parallel: one `deploy` of everything, each step of a service run as
+ *      soon as the required services it uses are done (a service's time in
+ *      this run includes its waits between steps).
+ * The longest chain through `requires`, each service weighted by its time
+ * alone, is what the parallel deploy is held against: the target is within
+ * that chain plus 15 %. Prints the figures, asserts nothing; every sample
+ * goes to bench/results/<date>-cold-deploy.json.
  *
  * Like bench:deploy, it replaces whatever all-in-one cloud runs here and
  * leaves its own deployed (config dir under /tmp). Needs root, dockerd, the

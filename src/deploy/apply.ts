@@ -3,7 +3,8 @@ import type { ContainerEngine, ContainerSpec } from '../engine/containers.ts';
 import { DeployStepError, KollaError } from '../errors.ts';
 import { forEachHost } from '../fleet/runner.ts';
 import { LABEL, type DesiredContainer, type DesiredService, type DesiredStep } from '../plan/desired.ts';
-import { stepId, stepStamp, type ContainerAction, type Plan, type ServicePlan } from '../plan/diff.ts';
+import { stepId, stepStamp, type ContainerAction, type Plan, type ServicePlan, type StepAction } from '../plan/diff.ts';
+import { firstIncomplete, runStages, serviceStages, TOOLBOX_CONTAINER, toolboxServices, type ServiceOutcome, type ToolboxServices } from '../plan/waits.ts';
 import type { HostConnection } from '../transport/host.ts';
 import { appliedConfigPath, ownerPath, stepStampsPath, updateStateFile, writeConfigDir } from '../transport/state-files.ts';
 import { sqlIdentifier, sqlString } from '../util/escape.ts';
@@ -26,41 +27,41 @@ export interface ApplyOptions {
 }
 
 const STOP_TIMEOUT_SECONDS = 30;
-const TOOLBOX = 'kolla_toolbox';
 
 /**
- * Applies a plan. A service starts as soon as the services it requires are
- * done, so independent services (and their migrations) run at the same
- * time. Within a service, each host is worked on by itself: a host that
- * fails drops out (recorded in the recap) and the others go on; a failed
- * one-shot step stops that service everywhere, and the services that
- * require it. Nothing is cancelled underneath another host's work.
+ * Applies a plan. Services run at the same time, each step of a service as
+ * soon as the required services it uses are done (see awaitedBy in
+ * src/plan/waits.ts): nova's databases and migrations run while keystone
+ * and placement start; its registration waits for keystone, its containers
+ * for everything it requires. A service begins after those it comes
+ * `after`, succeeded or not. A required service that did not complete stops
+ * the service at the first part that waits for it ("not run"), and so the
+ * services that require that one. Within a service, each host is worked on
+ * by itself: a host that fails drops out (recorded in the recap) and the
+ * others go on; a failed one-shot step stops that service everywhere.
+ * Nothing is cancelled underneath another host's work.
  */
 export async function applyPlan(deployment: Deployment, plan: Plan, options: ApplyOptions): Promise<void> {
   const configRoot = String(deployment.globals.node_config_directory);
   await claimHosts(deployment, deployment.desired.hosts);
   const byName = new Map(deployment.desired.services.map((s) => [s.role.service, s]));
+  const toolbox = toolboxServices(deployment.roles);
   const outcomes = new Map<string, Promise<boolean>>();
+  // A service this command does not deploy (--services, --limit) counts as done: it is left as it is.
+  const outcome: ServiceOutcome = (name) => (byName.has(name) ? run(name) : Promise.resolve(true));
   const run = (name: string): Promise<boolean> => {
-    let outcome = outcomes.get(name);
-    if (!outcome) {
-      outcome = (async () => {
+    let result = outcomes.get(name);
+    if (!result) {
+      result = (async () => {
         const service = byName.get(name)!;
-        const requires = service.role.requires.filter((r) => byName.has(r));
         // `after` orders only: the service goes on whether those succeeded or not.
         await Promise.all(service.role.after.filter((r) => byName.has(r)).map(run));
-        const ready = await Promise.all(requires.map(run));
-        const failed = requires.find((_, i) => !ready[i]);
-        if (failed) {
-          options.reporter.finish(name, false, `not run: ${failed} did not complete`);
-          return false;
-        }
         const servicePlan = plan.services.find((p) => p.service === name)!;
-        return applyService(deployment, service, servicePlan, options, configRoot);
+        return applyService(deployment, service, servicePlan, options, configRoot, outcome, toolbox);
       })();
-      outcomes.set(name, outcome);
+      outcomes.set(name, result);
     }
-    return outcome;
+    return result;
   };
   await Promise.all([...byName.keys()].map(run));
 }
@@ -85,17 +86,36 @@ function isOut(deployment: Deployment, host: string): boolean {
   return outcome === 'failed' || outcome === 'unreachable';
 }
 
-/** Returns false when the service was stopped (its dependents must not run). */
-async function applyService(deployment: Deployment, service: DesiredService, plan: ServicePlan, options: ApplyOptions, configRoot: string): Promise<boolean> {
+/**
+ * Returns false when the service was stopped (its dependents must not run).
+ * Each part waits for what it uses (see serviceStages); a service it waits
+ * for that did not complete stops it there.
+ */
+async function applyService(
+  deployment: Deployment,
+  service: DesiredService,
+  plan: ServicePlan,
+  options: ApplyOptions,
+  configRoot: string,
+  outcome: ServiceOutcome,
+  toolbox: ToolboxServices,
+): Promise<boolean> {
   const name = service.role.service;
+  const stop = (why: string): false => {
+    options.reporter.finish(name, false, why);
+    return false;
+  };
+  const notRun = (incomplete: string): false => stop(`not run: ${incomplete} did not complete`);
   if (isNothing(plan)) {
+    const incomplete = await firstIncomplete(outcome, service.role.requires);
+    if (incomplete) return notRun(incomplete);
     options.reporter.finish(name, true, 'nothing to do');
     return true;
   }
-  options.reporter.start(name, 'applying');
   const hosts = [...new Set([...service.dataContainers, ...service.containers].map((c) => c.host))];
   const failures: DeployStepError[] = [];
   const actionOf = (container: DesiredContainer): ContainerAction => plan.containers.find((c) => c.host === container.host && c.container === container.name)!;
+  const stepPlanOf = (step: DesiredStep): StepAction => plan.steps.find((s) => s.id === stepId(step))!;
   const changesOn = (host: string): number =>
     plan.containers.filter((c) => c.host === host && c.action !== 'none').length + plan.files.filter((f) => f.host === host).length;
 
@@ -118,24 +138,6 @@ async function applyService(deployment: Deployment, service: DesiredService, pla
     const failed = hosts.filter((h) => isOut(deployment, h)).length;
     return (limit !== undefined && (failed * 100) / hosts.length > limit) || failed === hosts.length;
   };
-  const stop = (why: string): false => {
-    options.reporter.finish(name, false, why);
-    return false;
-  };
-
-  // Everything a host needs is pulled before anything on it changes: a failed pull leaves it as it was.
-  await onEachHost(async (host) => {
-    const { engine, connection } = await deployment.pool.get(host);
-    for (const data of service.dataContainers.filter((c) => c.host === host && actionOf(c).action === 'create')) await ensureImage(engine, data);
-    for (const container of service.containers.filter((c) => c.host === host && ['create', 'recreate'].includes(actionOf(c).action))) {
-      await ensureImage(engine, container, actionOf(container).pull === true);
-    }
-    await placeConfig(deployment, connection, service, plan, host);
-    for (const data of service.dataContainers.filter((c) => c.host === host && actionOf(c).action === 'create')) {
-      await guard(deployment, host, data.name, 'create data container', () => engine.create(data.spec));
-    }
-  });
-  if (tooManyFailed()) return stop(`stopped: ${describeFailures(failures, deployment)}`);
 
   const started = new Set<string>();
   const startContainers = async (names: readonly string[]): Promise<void> => {
@@ -157,36 +159,62 @@ async function applyService(deployment: Deployment, service: DesiredService, pla
     names.forEach((n) => started.add(n));
   };
 
-  for (const step of service.steps) {
-    if (step.step.kind === 'start') {
-      await startContainers(step.step.containers);
-      if (tooManyFailed()) return stop(`stopped: ${describeFailures(failures, deployment)}`);
-      continue;
+  const stages = serviceStages(
+    service.role,
+    service.steps.filter((step) => step.step.kind === 'start' || (options.runSteps && stepPlanOf(step).run)),
+    toolbox,
+  );
+  const result = await runStages(stages, outcome, async (stage) => {
+    switch (stage.part) {
+      case 'prepare':
+        options.reporter.start(name, 'applying');
+        // Everything a host needs is pulled before anything on it changes: a failed pull leaves it as it was.
+        await onEachHost(async (host) => {
+          const { engine, connection } = await deployment.pool.get(host);
+          for (const data of service.dataContainers.filter((c) => c.host === host && actionOf(c).action === 'create')) await ensureImage(engine, data);
+          for (const container of service.containers.filter((c) => c.host === host && ['create', 'recreate'].includes(actionOf(c).action))) {
+            await ensureImage(engine, container, actionOf(container).pull === true);
+          }
+          await placeConfig(deployment, connection, service, plan, host);
+          for (const data of service.dataContainers.filter((c) => c.host === host && actionOf(c).action === 'create')) {
+            await guard(deployment, host, data.name, 'create data container', () => engine.create(data.spec));
+          }
+        });
+        return tooManyFailed() ? stop(`stopped: ${describeFailures(failures, deployment)}`) : true;
+      case 'step': {
+        const step = stage.step;
+        if (step.step.kind === 'start') {
+          await startContainers(step.step.containers);
+          return tooManyFailed() ? stop(`stopped: ${describeFailures(failures, deployment)}`) : true;
+        }
+        // One-shot steps run once for the whole cloud: where they cannot, the service stops everywhere.
+        if (isOut(deployment, step.host)) return stop(`stopped: ${step.description} runs on ${step.host}, which failed`);
+        options.reporter.start(name, step.description);
+        try {
+          await runStep(deployment, service, step);
+          await recordStamp(deployment, step, configRoot);
+          deployment.recap.ok(step.host, 1);
+          return true;
+        } catch (error) {
+          if (error instanceof DeployStepError) failures.push(error);
+          deployment.recap.fail(step.host, error, deployment.redact);
+          return stop(`stopped: ${(error as Error).message}`);
+        }
+      }
+      case 'rest':
+        await startContainers(service.containers.map((c) => c.name).filter((n) => !started.has(n)));
+        for (const host of hosts) if (!isOut(deployment, host)) deployment.recap.ok(host, changesOn(host));
+        if (failures.length === 0) {
+          options.reporter.finish(name, true, summarise(plan));
+          return true;
+        }
+        if (tooManyFailed()) return stop(`stopped: ${describeFailures(failures, deployment)}`);
+        options.reporter.finish(name, false, `${summarise(plan)}; failed on ${describeFailures(failures, deployment)}`);
+        return true;
     }
-    const stepPlan = plan.steps.find((s) => s.id === stepId(step))!;
-    if (!stepPlan.run || !options.runSteps) continue;
-    // One-shot steps run once for the whole cloud: where they cannot, the service stops everywhere.
-    if (isOut(deployment, step.host)) return stop(`stopped: ${step.description} runs on ${step.host}, which failed`);
-    options.reporter.start(name, step.description);
-    try {
-      await runStep(deployment, service, step);
-      await recordStamp(deployment, step, configRoot);
-      deployment.recap.ok(step.host, 1);
-    } catch (error) {
-      if (error instanceof DeployStepError) failures.push(error);
-      deployment.recap.fail(step.host, error, deployment.redact);
-      return stop(`stopped: ${(error as Error).message}`);
-    }
-  }
-  await startContainers(service.containers.map((c) => c.name).filter((n) => !started.has(n)));
-  for (const host of hosts) if (!isOut(deployment, host)) deployment.recap.ok(host, changesOn(host));
-  if (failures.length > 0) {
-    if (tooManyFailed()) return stop(`stopped: ${describeFailures(failures, deployment)}`);
-    options.reporter.finish(name, false, `${summarise(plan)}; failed on ${describeFailures(failures, deployment)}`);
-    return true;
-  }
-  options.reporter.finish(name, true, summarise(plan));
-  return true;
+  });
+  if (!result.ok && result.incomplete) return notRun(result.incomplete);
+  return result.ok;
 }
 
 function describeFailures(failures: readonly DeployStepError[], deployment: Deployment): string {
@@ -274,11 +302,11 @@ export async function runStep(deployment: Deployment, service: DesiredService, d
   switch (step.kind) {
     case 'database': {
       const sql = databaseSql(step.name, step.user, deployment.passwords[step.password]!);
-      await execChecked(deployment, desired.host, TOOLBOX, desired.description, () => engine.exec(TOOLBOX, ['mariadb', '--batch'], { stdin: sql }));
+      await execChecked(deployment, desired.host, TOOLBOX_CONTAINER, desired.description, () => engine.exec(TOOLBOX_CONTAINER, ['mariadb', '--batch'], { stdin: sql }));
       return;
     }
     case 'register':
-      await execChecked(deployment, desired.host, TOOLBOX, desired.description, () => engine.exec(TOOLBOX, ['kolla_register'], { stdin: desired.stdin! }));
+      await execChecked(deployment, desired.host, TOOLBOX_CONTAINER, desired.description, () => engine.exec(TOOLBOX_CONTAINER, ['kolla_register'], { stdin: desired.stdin! }));
       return;
     case 'exec':
       await execChecked(deployment, desired.host, step.container, desired.description, () =>

@@ -8,6 +8,7 @@ import type { ContainerSpec } from '../engine/containers.ts';
 import { InputError } from '../errors.ts';
 import type { Inventory } from '../inventory/inventory.ts';
 import { isConfigFileName, type ContainerDef, type DataContainerDef, type HealthcheckDef, type Role, type Step } from './roles.ts';
+import { TOOLBOX_CONTAINER } from './waits.ts';
 
 export const LABEL = {
   managed: 'org.kolla-ts.managed',
@@ -374,10 +375,10 @@ function desiredStep(
   list = 'steps',
 ): DesiredStep {
   const toolboxHost = (): string => {
-    const toolbox = input.roles.find((r) => r.containers.some((c) => c.name === 'kolla_toolbox'));
-    const def = toolbox?.containers.find((c) => c.name === 'kolla_toolbox');
+    const toolbox = input.roles.find((r) => r.containers.some((c) => c.name === TOOLBOX_CONTAINER));
+    const def = toolbox?.containers.find((c) => c.name === TOOLBOX_CONTAINER);
     if (!toolbox || !def || input.globals[toolbox.enable] !== true) {
-      throw new InputError(`${role.service}: a ${step.kind} step needs kolla_toolbox, which is not enabled`, { file: role.file, key: `${list}.${index}` });
+      throw new InputError(`${role.service}: a ${step.kind} step needs ${TOOLBOX_CONTAINER}, which is not enabled`, { file: role.file, key: `${list}.${index}` });
     }
     return hostsFor(input.inventory, toolbox, def)[0]!;
   };
@@ -408,7 +409,7 @@ function desiredStep(
         index,
         host: container.host,
         step,
-        stamp: hashOf([step, container.definitionHash, container.configHash]),
+        stamp: hashOf([withoutNeeds(step), container.definitionHash, container.configHash]),
         imageRef: container.spec.image,
         description: step.kind === 'bootstrap' ? `bootstrap ${step.container} (one-shot)` : `${step.container} one-shot (${Object.keys(step.environment).join(', ') || 'its command'})`,
       };
@@ -426,12 +427,19 @@ function desiredStep(
         host: container.host,
         step,
         ...(stdin !== undefined ? { stdin } : {}),
-        stamp: hashOf([step, container.definitionHash, container.configHash, stdin ?? '']),
+        stamp: hashOf([withoutNeeds(step), container.definitionHash, container.configHash, stdin ?? '']),
         imageRef: container.spec.image,
         description: `exec in ${step.container}: ${step.command.join(' ').slice(0, 80)}`,
       };
     }
   }
+}
+
+/** What a step does, for its stamp: `needs` only says when it may run, and a change of it must not run it again. */
+function withoutNeeds(step: Step): Step {
+  if (!('needs' in step)) return step;
+  const { needs: _needs, ...rest } = step;
+  return rest;
 }
 
 function describeRegister(spec: Record<string, unknown>): string {

@@ -50,14 +50,18 @@ export interface DataContainerDef {
   volumes: string[];
 }
 
+/**
+ * `needs` (deploy steps only): the services of the role's `requires` the step
+ * uses, so it runs as soon as those are done; absent: all of them.
+ */
 export type Step =
   | { kind: 'database'; name: string; user: string; password: string }
-  | { kind: 'bootstrap'; container: string }
+  | { kind: 'bootstrap'; container: string; needs?: string[] }
   | { kind: 'start'; containers: string[] }
-  | { kind: 'exec'; container: string; user?: string; command: string[]; stdin?: string }
+  | { kind: 'exec'; container: string; user?: string; command: string[]; stdin?: string; needs?: string[] }
   | { kind: 'register'; spec: Record<string, unknown> }
   /** A one-shot container of `container`'s image and config, in the mode its environment selects (KOLLA_UPGRADE, ...). */
-  | { kind: 'oneshot'; container: string; environment: Record<string, string>; okExitCodes: number[] }
+  | { kind: 'oneshot'; container: string; environment: Record<string, string>; okExitCodes: number[]; needs?: string[] }
   /** Upgrade only: restart these containers on every host (a service that pins a version at start reads it again). */
   | { kind: 'restart'; containers: string[] };
 
@@ -105,11 +109,17 @@ export function loadRoles(rolesDir: string): Role[] {
       containerOwner.set(name, role.service);
     }
   }
-  // `after` names no requirement, so nothing else would notice a misspelt service.
+  // `after` names no requirement, so nothing else would notice a misspelt service; nor would anything
+  // notice one in `needs` before the deploy waited for a service that never comes.
   const known = new Set(roles.map((r) => r.service));
   for (const role of roles) {
     const unknown = role.after.find((name) => !known.has(name));
     if (unknown) throw errorAt(role.doc, ['after'], `unknown service "${unknown}"`);
+    role.steps.forEach((step, index) => {
+      const needs = 'needs' in step ? (step.needs ?? []) : [];
+      const at = needs.findIndex((name) => !known.has(name));
+      if (at >= 0) throw errorAt(role.doc, ['steps', index, step.kind, 'needs', at], `unknown service "${needs[at]}"`);
+    });
   }
   return roles.sort((a, b) => a.stage - b.stage || a.service.localeCompare(b.service));
 }
@@ -133,11 +143,13 @@ function parseRole(doc: LocatedYaml): Role {
     return { name, image, ...(groups ? { groups } : {}), volumes: shapedList(doc, [...path, 'volumes'], entry.volumes ?? [], 'volume') };
   });
   const names = new Set(containers.map((c) => c.name));
-  const steps = (listAt(doc, ['steps'], data.steps ?? []) as unknown[]).map((raw, index) => parseStep(doc, ['steps', index], raw, names, DEPLOY_STEPS));
+  const requires = shapedList(doc, ['requires'], data.requires ?? [], 'name');
+  const steps = (listAt(doc, ['steps'], data.steps ?? []) as unknown[]).map((raw, index) => parseStep(doc, ['steps', index], raw, names, DEPLOY_STEPS, requires));
   const upgrade = objectAt(doc, ['upgrade'], data.upgrade ?? {});
   unknownKeys(doc, ['upgrade'], upgrade, ['before', 'after']);
+  // An upgrade runs services one after another, so its steps take no `needs`.
   const upgradeSteps = (phase: 'before' | 'after'): Step[] =>
-    (listAt(doc, ['upgrade', phase], upgrade[phase] ?? []) as unknown[]).map((raw, index) => parseStep(doc, ['upgrade', phase, index], raw, names, phase === 'before' ? UPGRADE_BEFORE_STEPS : UPGRADE_AFTER_STEPS));
+    (listAt(doc, ['upgrade', phase], upgrade[phase] ?? []) as unknown[]).map((raw, index) => parseStep(doc, ['upgrade', phase, index], raw, names, phase === 'before' ? UPGRADE_BEFORE_STEPS : UPGRADE_AFTER_STEPS, null));
   const stage = data.stage ?? 50;
   if (!Number.isInteger(stage)) throw errorAt(doc, ['stage'], 'stage must be an integer');
   return {
@@ -146,7 +158,7 @@ function parseRole(doc: LocatedYaml): Role {
     groups: optionalGroups(doc, ['group'], data.group) ?? [requireString(doc, ['group'], data.group)],
     enable: shaped(doc, ['enable'], optionalString(doc, ['enable'], data.enable) ?? `enable_${service.replace(/-/g, '_')}`, 'key'),
     enabledByDefault: data.enabled_by_default === undefined ? true : optionalBoolean(doc, ['enabled_by_default'], data.enabled_by_default),
-    requires: shapedList(doc, ['requires'], data.requires ?? [], 'name'),
+    requires,
     uses: shapedList(doc, ['uses'], data.uses ?? [], 'name'),
     after: shapedList(doc, ['after'], data.after ?? [], 'name'),
     stage: stage as number,
@@ -226,7 +238,8 @@ const DEPLOY_STEPS = ['database', 'bootstrap', 'start', 'exec', 'register', 'one
 const UPGRADE_BEFORE_STEPS = ['oneshot', 'exec'];
 const UPGRADE_AFTER_STEPS = ['oneshot', 'exec', 'restart'];
 
-function parseStep(doc: LocatedYaml, path: (string | number)[], raw: unknown, containers: ReadonlySet<string>, allowed: readonly string[]): Step {
+/** `requires`: the role's, which a deploy step's `needs` must come from; null where steps take no `needs`. */
+function parseStep(doc: LocatedYaml, path: (string | number)[], raw: unknown, containers: ReadonlySet<string>, allowed: readonly string[], requires: readonly string[] | null): Step {
   const entry = objectAt(doc, path, raw);
   const kinds = Object.keys(entry);
   const expected = `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}`;
@@ -240,6 +253,15 @@ function parseStep(doc: LocatedYaml, path: (string | number)[], raw: unknown, co
     if (!containers.has(name)) throw errorAt(doc, keyPath, `container "${name}" is not declared in this role`);
     return name;
   };
+  const keysWithNeeds = (keys: string[]): string[] => (requires ? [...keys, 'needs'] : keys);
+  const needs = (value: unknown): { needs?: string[] } => {
+    if (value === undefined || !requires) return {};
+    const names = shapedList(doc, [...at, 'needs'], value, 'name');
+    names.forEach((name, i) => {
+      if (!requires.includes(name)) throw errorAt(doc, [...at, 'needs', i], `"${name}" is not in this role's requires (${requires.join(', ') || 'none'}): a step needs only services the role requires`);
+    });
+    return { needs: names };
+  };
   switch (kind) {
     case 'database': {
       const spec = objectAt(doc, at, body);
@@ -249,8 +271,8 @@ function parseStep(doc: LocatedYaml, path: (string | number)[], raw: unknown, co
     }
     case 'bootstrap': {
       const spec = objectAt(doc, at, body);
-      unknownKeys(doc, at, spec, ['container']);
-      return { kind, container: container(spec.container, [...at, 'container']) };
+      unknownKeys(doc, at, spec, keysWithNeeds(['container']));
+      return { kind, container: container(spec.container, [...at, 'container']), ...needs(spec.needs) };
     }
     case 'start': {
       const list = typeof body === 'string' ? [body] : stringList(doc, at, body);
@@ -258,18 +280,18 @@ function parseStep(doc: LocatedYaml, path: (string | number)[], raw: unknown, co
     }
     case 'exec': {
       const spec = objectAt(doc, at, body);
-      unknownKeys(doc, at, spec, ['container', 'user', 'command', 'stdin']);
+      unknownKeys(doc, at, spec, keysWithNeeds(['container', 'user', 'command', 'stdin']));
       const user = optionalShaped(doc, [...at, 'user'], spec.user, 'user');
       const stdin = optionalString(doc, [...at, 'stdin'], spec.stdin);
       const command = stringList(doc, [...at, 'command'], spec.command);
       if (command.length === 0) throw errorAt(doc, [...at, 'command'], 'command must not be empty');
-      return { kind, container: container(spec.container, [...at, 'container']), ...(user ? { user } : {}), command, ...(stdin !== undefined ? { stdin } : {}) };
+      return { kind, container: container(spec.container, [...at, 'container']), ...(user ? { user } : {}), command, ...(stdin !== undefined ? { stdin } : {}), ...needs(spec.needs) };
     }
     case 'register':
       return { kind, spec: parseRegister(doc, at, body) };
     case 'oneshot': {
       const spec = objectAt(doc, at, body);
-      unknownKeys(doc, at, spec, ['container', 'environment', 'ok_exit_codes']);
+      unknownKeys(doc, at, spec, keysWithNeeds(['container', 'environment', 'ok_exit_codes']));
       const environment = objectAt(doc, [...at, 'environment'], spec.environment ?? {});
       for (const [key, value] of Object.entries(environment)) {
         shaped(doc, [...at, 'environment', key], key, 'key');
@@ -279,7 +301,7 @@ function parseStep(doc: LocatedYaml, path: (string | number)[], raw: unknown, co
       if (!Array.isArray(codes) || codes.length === 0 || !codes.every((c) => Number.isInteger(c) && c >= 0 && c <= 255)) {
         throw errorAt(doc, [...at, 'ok_exit_codes'], 'expected a list of exit codes (0-255)');
       }
-      return { kind, container: container(spec.container, [...at, 'container']), environment: environment as Record<string, string>, okExitCodes: codes as number[] };
+      return { kind, container: container(spec.container, [...at, 'container']), environment: environment as Record<string, string>, okExitCodes: codes as number[], ...needs(spec.needs) };
     }
     case 'restart': {
       const list = typeof body === 'string' ? [body] : stringList(doc, at, body);

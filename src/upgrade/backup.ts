@@ -2,9 +2,8 @@ import { DeployStepError } from '../errors.ts';
 import { guard, tail } from '../deploy/failures.ts';
 import type { Deployment } from '../deploy/session.ts';
 import type { DesiredService } from '../plan/desired.ts';
+import { TOOLBOX_CONTAINER } from '../plan/waits.ts';
 import { backupsDir } from '../transport/state-files.ts';
-
-const TOOLBOX = 'kolla_toolbox';
 
 /**
  * Dumps a service's databases before its schema changes: a migration is
@@ -22,13 +21,13 @@ export async function backupDatabases(deployment: Deployment, service: DesiredSe
   const databases = steps.map((s) => (s.step as { name: string }).name);
   const step = `back up database(s) ${databases.join(', ')}`;
   const { engine, connection } = await deployment.pool.get(host);
-  const result = await guard(deployment, host, TOOLBOX, step, () =>
-    engine.exec(TOOLBOX, ['mariadb-dump', '--single-transaction', '--routines', '--triggers', '--events', '--databases', ...databases], {}),
+  const result = await guard(deployment, host, TOOLBOX_CONTAINER, step, () =>
+    engine.exec(TOOLBOX_CONTAINER, ['mariadb-dump', '--single-transaction', '--routines', '--triggers', '--events', '--databases', ...databases], {}),
   );
-  if (result.exitCode !== 0) throw new DeployStepError(host, TOOLBOX, step, `exit code ${result.exitCode}`, tail(deployment.redact(result.output)));
+  if (result.exitCode !== 0) throw new DeployStepError(host, TOOLBOX_CONTAINER, step, `exit code ${result.exitCode}`, tail(deployment.redact(result.output)));
   const dir = backupsDir(String(deployment.globals.node_config_directory));
   const path = `${dir}/${service.role.service}-${new Date().toISOString().replace(/[:.]/g, '-')}.sql`;
-  await guard(deployment, host, TOOLBOX, step, async () => {
+  await guard(deployment, host, TOOLBOX_CONTAINER, step, async () => {
     await connection.ensureDir(dir, 0o700);
     await connection.writeFileAtomic(path, result.stdout ?? '', 0o600);
   });

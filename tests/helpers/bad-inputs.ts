@@ -672,6 +672,16 @@ const HAND_WRITTEN_ROLES: BadInput[] = [
   roleCase('a one-shot with a hostile environment name', 15, 'upgrade: {after: [{oneshot: {container: demo_api, environment: {"A;B": ""}}}]}', { line: 16, key: 'upgrade.after.0.oneshot.environment.A;B' }, true),
   roleCase('a one-shot exit code out of range', 15, 'upgrade: {after: [{oneshot: {container: demo_api, ok_exit_codes: [0, 256]}}]}', { line: 16, key: 'upgrade.after.0.oneshot.ok_exit_codes' }, true),
   roleCase('a one-shot of an undeclared container', 15, 'upgrade: {after: [{oneshot: {container: demo_web}}]}', { line: 16, key: 'upgrade.after.0.oneshot.container' }, true),
+  // `needs`: what a deploy step waits for, from the role's requires only.
+  roleCase('a step needing what the role does not require', 14, '  - bootstrap: {container: demo_api, needs: [keystone]}', { line: 15, key: 'steps.1.bootstrap.needs.0' }, true),
+  roleCase('a needs that is not a list of names', 14, '  - exec: {container: demo_api, command: ["true"], needs: mariadb}', { line: 15, key: 'steps.1.exec.needs' }, true),
+  roleCase('a needs in the upgrade sequence', 15, 'upgrade: {before: [{oneshot: {container: demo_api, needs: [mariadb]}}]}', { line: 16, key: 'upgrade.before.0.oneshot.needs' }, true),
+  {
+    name: 'role.yml: a step needing a service no role declares',
+    target: 'role',
+    files: { 'roles/demo/role.yml': `${[...ROLE_LINES.slice(0, 2), 'requires: [mariadb, mariadbb]', ...ROLE_LINES.slice(3), '  - bootstrap: {container: demo_api, needs: [mariadbb]}'].join('\n')}\n` },
+    expect: { file: 'roles/demo/role.yml', line: 16, key: 'steps.2.bootstrap.needs.0' },
+  },
   // Register documents, checked against what kolla_register accepts.
   roleCase('a register with an unknown list', 14, '  - register: {tenants: [service]}', { line: 15, key: 'steps.1.register.tenants' }, true),
   roleCase('a register user with a project and a domain', 14, '  - register: {users: [{name: demo, password: demo_keystone_password, project: service, domain: heat, role: admin}]}', { line: 15, key: 'steps.1.register.users.0' }, true),

@@ -15,7 +15,7 @@ import { ConfigRenderer } from '../../src/config/templates.ts';
 import { globalsInputFor } from '../../src/deploy/session.ts';
 import { loadInventory } from '../../src/inventory/inventory.ts';
 import { computeDesiredState, type DesiredState } from '../../src/plan/desired.ts';
-import { loadRoles } from '../../src/plan/roles.ts';
+import { loadRoles, type Role } from '../../src/plan/roles.ts';
 import { PROJECT_ROOT } from './environment.ts';
 
 export const PROJECT_ROLES = loadRoles(join(PROJECT_ROOT, 'roles'));
@@ -37,6 +37,8 @@ export interface RenderInput {
   services?: string[];
   /** Files of the operator's config/ directory (overrides, an existing Ceph's files), by path under it. */
   custom?: Record<string, string>;
+  /** Instead of the project's roles (a role changed by the test). */
+  roles?: Role[];
 }
 
 /** The real roles' desired state: globals.yml as given, every config file rendered. */
@@ -48,9 +50,10 @@ export function renderRoles(input: RenderInput = {}): { state: DesiredState; glo
     mkdirSync(dirname(join(dir, 'config', path)), { recursive: true });
     writeFileSync(join(dir, 'config', path), content);
   }
-  const { values } = loadGlobals(join(dir, 'globals.yml'), dir, globalsInputFor(PROJECT_ROLES));
+  const roles = input.roles ?? PROJECT_ROLES;
+  const { values } = loadGlobals(join(dir, 'globals.yml'), dir, globalsInputFor(roles));
   const state = computeDesiredState({
-    roles: PROJECT_ROLES,
+    roles,
     globals: values,
     passwords: input.passwords ?? ROLE_PASSWORDS,
     inventory: loadInventory(join(dir, 'inventory.yml')),

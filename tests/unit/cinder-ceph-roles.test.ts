@@ -64,7 +64,7 @@ describe('the cinder role', () => {
       ['cinder_scheduler', 'cinder-scheduler', ['control'], false],
       ['cinder_volume', 'cinder-volume', ['storage'], false],
     ]);
-    expect(cinder.steps.map((s) => s.kind)).toEqual(['database', 'register', 'bootstrap', 'start', 'start', 'start']);
+    expect(cinder.steps.map((s) => s.kind)).toEqual(['database', 'bootstrap', 'register', 'start', 'start', 'start']);
     expect(cinder.upgrade.before.map((s) => s.kind === 'oneshot' && Object.keys(s.environment))).toEqual([['KOLLA_UPGRADE_CHECK'], ['KOLLA_UPGRADE']]);
     expect(cinder.upgrade.after).toEqual([
       { kind: 'restart', containers: ['cinder_scheduler', 'cinder_volume', 'cinder_api'] },

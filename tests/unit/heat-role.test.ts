@@ -21,7 +21,7 @@ describe('the heat role', () => {
       ['heat_api_cfn', 'heat-api-cfn', ['heat_api_cfn_port']],
       ['heat_engine', 'heat-engine', []],
     ]);
-    expect(heat.steps.map((s) => s.kind)).toEqual(['database', 'register', 'bootstrap', 'start', 'start', 'start']);
+    expect(heat.steps.map((s) => s.kind)).toEqual(['database', 'bootstrap', 'register', 'start', 'start', 'start']);
     expect(heat.upgrade.before).toEqual([{ kind: 'oneshot', container: 'heat_api', environment: { KOLLA_UPGRADE: '' }, okExitCodes: [0] }]);
   });
 
