@@ -60,6 +60,8 @@ export interface Fleet {
   /** host:port the nodes pull from, e.g. 198.18.0.1:4000. */
   registry: string;
   gateway: string;
+  /** The Docker network the nodes are on: where a test starts what the nodes must reach (an existing Ceph cluster). */
+  network: string;
 }
 
 export interface EnsureFleetOptions {
@@ -121,7 +123,7 @@ export async function ensureFleet(options: EnsureFleetOptions): Promise<Fleet> {
   );
   const knownHostsFile = await writeKnownHosts();
   log(`fleet: ${nodes.map((n) => `${n.name}=${n.address}`).join(', ')}`);
-  return { nodes, keyFile, knownHostsFile, registry: FLEET_REGISTRY, gateway: FLEET_GATEWAY };
+  return { nodes, keyFile, knownHostsFile, registry: FLEET_REGISTRY, gateway: FLEET_GATEWAY, network: NETWORK_NAME };
 }
 
 /**
