@@ -33,8 +33,8 @@ const STOP_TIMEOUT_SECONDS = 30;
  * soon as the required services it uses are done (see awaitedBy in
  * src/plan/waits.ts): nova's databases and migrations run while keystone
  * and placement start; its registration waits for keystone, its containers
- * for everything it requires, and for those it comes `after` (succeeded or
- * not: ordering only). A required service that did not complete stops
+ * for everything it requires. A service begins after those it comes
+ * `after`, succeeded or not. A required service that did not complete stops
  * the service at the first part that waits for it ("not run"), and so the
  * services that require that one. Within a service, each host is worked on
  * by itself: a host that fails drops out (recorded in the recap) and the
@@ -54,6 +54,8 @@ export async function applyPlan(deployment: Deployment, plan: Plan, options: App
     if (!result) {
       result = (async () => {
         const service = byName.get(name)!;
+        // `after` orders only: the service goes on whether those succeeded or not.
+        await Promise.all(service.role.after.filter((r) => byName.has(r)).map(run));
         const servicePlan = plan.services.find((p) => p.service === name)!;
         return applyService(deployment, service, servicePlan, options, configRoot, outcome, toolbox);
       })();

@@ -60,21 +60,14 @@ export function awaitedBy(role: Role, step: Step, toolbox: ToolboxServices): str
  * before, since a service whose requirement failed must not touch its
  * hosts; each step given (those that will run); then `rest`, the
  * containers no start step named. Starting containers waits for every
- * required service, and `follows` the services the role comes `after`
- * (done, whether they succeeded or not): cinder's, glance's and nova's
- * containers start once a Ceph of kolla-ts's own is up, while their
- * databases and migrations, which never touch it, run beside it.
+ * required service.
  */
-export type Stage<S> =
-  | { part: 'prepare'; awaits: string[]; follows: string[] }
-  | { part: 'step'; step: S; awaits: string[]; follows: string[] }
-  | { part: 'rest'; awaits: string[]; follows: string[] };
+export type Stage<S> = { part: 'prepare'; awaits: string[] } | { part: 'step'; step: S; awaits: string[] } | { part: 'rest'; awaits: string[] };
 
 export function serviceStages<S extends { step: Step }>(role: Role, steps: readonly S[], toolbox: ToolboxServices): Stage<S>[] {
-  const startsContainers = (step: Step): boolean => step.kind === 'start';
-  const stepStages = steps.map((step): Stage<S> => ({ part: 'step', step, awaits: awaitedBy(role, step.step, toolbox), follows: startsContainers(step.step) ? [...role.after] : [] }));
-  const rest: Stage<S> = { part: 'rest', awaits: [...role.requires], follows: [...role.after] };
-  return [{ part: 'prepare', awaits: [...(stepStages[0] ?? rest).awaits], follows: [] }, ...stepStages, rest];
+  const stepStages = steps.map((step): Stage<S> => ({ part: 'step', step, awaits: awaitedBy(role, step.step, toolbox) }));
+  const rest: Stage<S> = { part: 'rest', awaits: [...role.requires] };
+  return [{ part: 'prepare', awaits: [...(stepStages[0] ?? rest).awaits] }, ...stepStages, rest];
 }
 
 /** A service's outcome, settled once it is done: true when it completed. */
@@ -89,11 +82,9 @@ export async function firstIncomplete(outcome: ServiceOutcome, services: readonl
 /** How a service's stages ended: all ran, one stopped the service, or a service waited for did not complete. */
 export type StagesResult = { ok: true } | { ok: false; incomplete?: string };
 
-/** Runs stages in order, each once what it awaits and follows is done; `run` returns false when its stage stopped the service. */
-export async function runStages<T extends { awaits: readonly string[]; follows: readonly string[] }>(stages: readonly T[], outcome: ServiceOutcome, run: (stage: T) => Promise<boolean>): Promise<StagesResult> {
+/** Runs stages in order, each once what it awaits is done; `run` returns false when its stage stopped the service. */
+export async function runStages<T extends { awaits: readonly string[] }>(stages: readonly T[], outcome: ServiceOutcome, run: (stage: T) => Promise<boolean>): Promise<StagesResult> {
   for (const stage of stages) {
-    // Ordering only: a service followed that failed stops nothing.
-    await Promise.all(stage.follows.map(outcome));
     const incomplete = await firstIncomplete(outcome, stage.awaits);
     if (incomplete) return { ok: false, incomplete };
     if (!(await run(stage))) return { ok: false };

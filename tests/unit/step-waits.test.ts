@@ -105,21 +105,11 @@ describe('what a step waits for', () => {
 
   it('prepares a service when its first due step may run; with no step due, when its containers may start', () => {
     const stages = serviceStages(nova, nova.steps.map((step) => ({ step })), toolbox);
-    expect(stages[0]).toEqual({ part: 'prepare', awaits: ['mariadb', 'kolla-toolbox'], follows: [] });
-    expect(stages.at(-1)).toEqual({ part: 'rest', awaits: nova.requires, follows: ['ceph'] });
-    expect(serviceStages(nova, [], toolbox)[0]).toEqual({ part: 'prepare', awaits: nova.requires, follows: [] });
+    expect(stages[0]).toEqual({ part: 'prepare', awaits: ['mariadb', 'kolla-toolbox'] });
+    expect(stages.at(-1)).toEqual({ part: 'rest', awaits: nova.requires });
+    expect(serviceStages(nova, [], toolbox)[0]).toEqual({ part: 'prepare', awaits: nova.requires });
     const onlyStarts = nova.steps.filter((s) => s.kind === 'start').map((step) => ({ step }));
-    expect(serviceStages(nova, onlyStarts, toolbox)[0]).toEqual({ part: 'prepare', awaits: nova.requires, follows: [] });
-    // `after` holds back the containers only: nova's databases, migrations and registration do not wait for Ceph.
-    expect(stages.filter((stage) => stage.follows.length > 0).map((stage) => (stage.part === 'step' ? label(stage.step.step) : stage.part))).toEqual([
-      'start nova_api',
-      'start nova_scheduler',
-      'start nova_conductor',
-      'start nova_novncproxy',
-      'start nova_libvirt',
-      'start nova_compute',
-      'rest',
-    ]);
+    expect(serviceStages(nova, onlyStarts, toolbox)[0]).toEqual({ part: 'prepare', awaits: nova.requires });
   });
 });
 
@@ -140,7 +130,7 @@ describe("a service's stages against outcomes settled by hand", () => {
   it("starts nova's containers only once placement is done", async () => {
     const { outcome, settle } = outcomes();
     const deploy = novaDeploy(outcome);
-    for (const name of ['mariadb', 'kolla-toolbox', 'keystone', 'rabbitmq', 'memcached', 'ceph']) settle(name, true);
+    for (const name of ['mariadb', 'kolla-toolbox', 'keystone', 'rabbitmq', 'memcached']) settle(name, true);
     await drained();
     expect(deploy.ran.at(-1)).toBe('register');
     expect(deploy.ran.some((part) => part.startsWith('start'))).toBe(false);
@@ -156,18 +146,6 @@ describe("a service's stages against outcomes settled by hand", () => {
       'exec nova_api',
       'rest',
     ]);
-    expect(deploy.result()).toEqual({ ok: true });
-  });
-
-  it("starts nova's containers after a Ceph of kolla-ts's own is done, even one that failed, and migrates and registers beside it", async () => {
-    const { outcome, settle } = outcomes();
-    const deploy = novaDeploy(outcome);
-    for (const name of ['mariadb', 'kolla-toolbox', 'keystone', 'rabbitmq', 'memcached', 'placement']) settle(name, true);
-    await drained();
-    expect(deploy.ran).toEqual(['prepare', 'database nova_api', 'database nova', 'database nova_cell0', 'bootstrap nova_api', 'register']);
-    settle('ceph', false);
-    await drained();
-    expect(deploy.ran.slice(6, 7)).toEqual(['start nova_api']);
     expect(deploy.result()).toEqual({ ok: true });
   });
 
@@ -198,8 +176,8 @@ describe("a service's stages against outcomes settled by hand", () => {
     const ran: string[] = [];
     const result = await runStages(
       [
-        { name: 'first', awaits: ['a'], follows: [] },
-        { name: 'second', awaits: ['never settled'], follows: [] },
+        { name: 'first', awaits: ['a'] },
+        { name: 'second', awaits: ['never settled'] },
       ],
       outcome,
       async (stage) => {
