@@ -4,6 +4,7 @@ import http from 'node:http';
 import { homedir } from 'node:os';
 import { basename, dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { inspect } from 'node:util';
 import Docker from 'dockerode';
 import { Client, type SFTPWrapper } from 'ssh2';
 import { HostKeyError, InputError, UnreachableError } from '../errors.ts';
@@ -57,6 +58,10 @@ export class SshHost implements HostConnection {
     this.engineAddress = `ssh://${spec.user}@${spec.address}:${spec.port}/var/run/docker.sock`;
     this.become = spec.become === true && spec.user !== 'root';
     this.agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    // docker-modem util.inspect()s every request's options, this agent included, at unlimited depth and even
+    // with its debug log off: through the agent's sockets and the keepalive timers it walked this connection and
+    // every other host's, a cost per Docker call that grew with the fleet (a third of a 10-host plan's CPU).
+    Object.defineProperty(this.agent, inspect.custom, { value: () => `[Docker over SSH to ${spec.name}]` });
     const forward = (_options: unknown, done: (error: Error | null, socket?: Duplex) => void): void => {
       this.usable().then(
         () => {
