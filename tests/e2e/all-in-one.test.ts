@@ -15,6 +15,7 @@ import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { badInputs, DEPLOY_TARGETS } from '../helpers/bad-inputs.ts';
 import { GiveUp, PROJECT_ROOT, REGISTRY, requireEngine, runCli, waitFor } from '../helpers/environment.ts';
+import { volumeCheckScript, VOLUME_CHECK_RESULT } from '../helpers/guest.ts';
 
 const run = promisify(execFile);
 const docker = new Docker();
@@ -357,21 +358,7 @@ describe('all-in-one cloud', () => {
 
     // The guest's user data waits for the volume, writes 4 MiB of random bytes to it and reads them back.
     const userData = join(mkdtempSync(join(tmpdir(), 'kolla-ts-e2e-')), 'volume.sh');
-    writeFileSync(
-      userData,
-      [
-        '#!/bin/sh',
-        'for i in $(seq 280); do [ -b /dev/vdb ] && break; sleep 1; done',
-        '[ -b /dev/vdb ] || { echo "no /dev/vdb"; exit 1; }',
-        'echo "vdb appeared: $(cat /sys/block/vdb/size) sectors"',
-        'dd if=/dev/urandom of=/tmp/pattern bs=1048576 count=4 2>/dev/null',
-        'dd if=/tmp/pattern of=/dev/vdb bs=1048576 count=4 conv=fsync 2>/dev/null',
-        'echo 3 > /proc/sys/vm/drop_caches',
-        'dd if=/dev/vdb of=/tmp/back bs=1048576 count=4 2>/dev/null',
-        'if cmp -s /tmp/pattern /tmp/back; then echo "vdb wrote and read back md5 $(md5sum < /tmp/pattern | cut -c1-32)"; else echo "vdb read back differs"; fi',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(userData, `#!/bin/sh\n${volumeCheckScript(280)}`);
     const name = `e2e-volume-${runId}`;
     const created = (await openstack('server', 'create', '--image', 'kolla-ts-guest', '--flavor', 'm1.tiny', '--network', 'demo-net', '--user-data', userData, name)) as { id: string };
     const consoleLog = async (): Promise<string> => (await run('openstack', ['console', 'log', 'show', created.id], { env: { ...process.env, ...openstackEnv }, maxBuffer: 16 * 1024 * 1024 })).stdout;
@@ -383,10 +370,10 @@ describe('all-in-one cloud', () => {
     expect(await rbdImages()).toContain(`volume-${volume.id}`);
     await run('openstack', ['server', 'add', 'volume', created.id, volume.id], { env: { ...process.env, ...openstackEnv } });
     await waitFor('volume in-use', async () => ((await openstack('volume', 'show', volume.id)) as { status: string }).status === 'in-use' || undefined, 300);
-    const written = await waitFor('the guest done with the volume', async () => /vdb (wrote and read back md5 [0-9a-f]{32}|read back differs)|no \/dev\/vdb/.exec(await consoleLog())?.[0], 400);
-    log(`guest: ${written}`);
-    const md5 = /md5 ([0-9a-f]{32})/.exec(written)?.[1];
-    expect(md5, written).toBeDefined();
+    const written = await waitFor('the guest done with the volume', async () => VOLUME_CHECK_RESULT.exec(await consoleLog()) ?? undefined, 400);
+    log(`guest: ${written[0]}`);
+    const md5 = written[1];
+    expect(md5, written[0]).toBeDefined();
 
     await run('openstack', ['server', 'remove', 'volume', created.id, volume.id], { env: { ...process.env, ...openstackEnv } });
     await waitFor('volume available again', async () => ((await openstack('volume', 'show', volume.id)) as { status: string }).status === 'available' || undefined, 300);

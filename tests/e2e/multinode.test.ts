@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { volumeCheckScript, VOLUME_CHECK_RESULT } from '../helpers/guest.ts';
 import { removeExternalCeph, startExternalCeph, type ExternalCeph } from '../helpers/external-ceph.ts';
 import { ensureFleet, exec, startSshd, stopSshd, teardownFleet, type Fleet, type FleetNode } from '../helpers/fleet.ts';
 import { GiveUp, PROJECT_ROOT, REGISTRY, requireEngine, runCli, waitFor } from '../helpers/environment.ts';
@@ -30,17 +31,6 @@ const configDir = '/var/lib/kolla-ts-host/multinode-etc';
 const CEPH_ADDRESS = '198.18.0.240';
 const runId = Date.now().toString(36);
 const log = (line: string): void => console.log(`  | ${line}`);
-/** The first guest's user data after its ping: wait for the attached volume, write it, read it back. */
-const VOLUME_USER_DATA = [
-  'for i in $(seq 900); do [ -b /dev/vdb ] && break; sleep 1; done',
-  '[ -b /dev/vdb ] || { echo "no /dev/vdb"; exit 1; }',
-  'dd if=/dev/urandom of=/tmp/pattern bs=1048576 count=4 2>/dev/null',
-  'dd if=/tmp/pattern of=/dev/vdb bs=1048576 count=4 conv=fsync 2>/dev/null',
-  'echo 3 > /proc/sys/vm/drop_caches',
-  'dd if=/dev/vdb of=/tmp/back bs=1048576 count=4 2>/dev/null',
-  'if cmp -s /tmp/pattern /tmp/back; then echo "vdb wrote and read back md5 $(md5sum < /tmp/pattern | cut -c1-32)"; else echo "vdb read back differs"; fi',
-  '',
-].join('\n');
 
 let fleet: Fleet;
 let ceph: ExternalCeph;
@@ -203,7 +193,7 @@ describe('OpenStack on a controller and two computes over SSH', () => {
         // The peer may boot later: ask for two minutes. Then the first guest waits for the volume the
         // volume test attaches, writes 4 MiB of random bytes to it and reads them back.
         const pingPeer = `answered=no\nfor i in $(seq 60); do if ping -c 1 -W 2 ${peer} >/dev/null; then answered=yes; break; fi; done\nif [ $answered = yes ]; then echo "peer ${peer} answers"; else echo "peer ${peer} does not answer"; fi\n`;
-        writeFileSync(userData, `#!/bin/sh\n${pingPeer}${i === 0 ? VOLUME_USER_DATA : ''}`);
+        writeFileSync(userData, `#!/bin/sh\n${pingPeer}${i === 0 ? volumeCheckScript(900) : ''}`);
         const port = (await openstack('port', 'create', '--network', 'demo-net', '--fixed-ip', `subnet=demo-subnet,ip-address=${peers[host]}`, `mn-${host}-${runId}`)) as { id: string };
         const created = (await openstack('server', 'create', '--image', 'kolla-ts-guest', '--flavor', 'm1.tiny', '--port', port.id, '--user-data', userData, '--availability-zone', `nova:${host}`, `mn-${host}-${runId}`)) as { id: string };
         return waitFor(
@@ -259,10 +249,10 @@ describe('OpenStack on a controller and two computes over SSH', () => {
     const disks = await exec(node(guest.host), `docker exec nova_libvirt virsh domblklist ${guest.instanceName}`);
     expect(disks.stdout).toContain(`volumes/volume-${volume.id}`);
     const consoleLog = async (): Promise<string> => (await run('openstack', ['console', 'log', 'show', guest.id], { env, maxBuffer: 16 * 1024 * 1024 })).stdout;
-    const written = await waitFor('the guest done with the volume', async () => /vdb (wrote and read back md5 [0-9a-f]{32}|read back differs)|no \/dev\/vdb/.exec(await consoleLog())?.[0], 400);
-    log(`${guest.host}: ${written}`);
-    const md5 = /md5 ([0-9a-f]{32})/.exec(written)?.[1];
-    expect(md5, written).toBeDefined();
+    const written = await waitFor('the guest done with the volume', async () => VOLUME_CHECK_RESULT.exec(await consoleLog()) ?? undefined, 400);
+    log(`${guest.host}: ${written[0]}`);
+    const md5 = written[1];
+    expect(md5, written[0]).toBeDefined();
     await run('openstack', ['server', 'remove', 'volume', guest.id, volume.id], { env });
     await waitFor('volume available again', async () => ((await openstack('volume', 'show', volume.id)) as { status: string }).status === 'available' || undefined, 300);
     const exported = await ceph.exec(`rbd export volumes/volume-${volume.id} - 2>/dev/null | head -c 4194304 | md5sum`);

@@ -22,16 +22,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { DockerodeImageEngine } from '../../src/engine/docker.ts';
+import { demux, execInContainer, type ExecResult } from './container-exec.ts';
 import { PROJECT_ROOT, REGISTRY } from './environment.ts';
-
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 export interface ExternalCeph {
   /** The monitor's address (msgr2 on 3300, v1 on 6789). */
@@ -124,7 +118,7 @@ export async function startExternalCeph(options: StartExternalCephOptions): Prom
   const started = Date.now();
   log(`external Ceph ${fsid}: mon ${addresses.mon}, mgr ${addresses.mgr}, osd ${addresses.osd}`);
 
-  const admin = (command: string[]) => execIn(containers.mon, command);
+  const admin = (command: string[]) => execInContainer(containers.mon, command);
   const mustAdmin = async (command: string[]): Promise<string> => {
     const result = await admin(command);
     if (result.code !== 0) throw new Error(`external Ceph: \`${command.join(' ')}\` failed (exit ${result.code}): ${result.stderr.trim()}`);
@@ -167,7 +161,7 @@ export async function startExternalCeph(options: StartExternalCephOptions): Prom
     fsid,
     cephConf: await mustAdmin(['ceph', 'config', 'generate-minimal-conf']),
     keyrings,
-    exec: (command) => execIn(containers.mon, ['sh', '-c', command]),
+    exec: (command) => execInContainer(containers.mon, ['sh', '-c', command]),
   };
 }
 
@@ -219,30 +213,6 @@ async function failIfStopped(containers: Record<Daemon, string>): Promise<void> 
     const logs = await container.logs({ stdout: true, stderr: true, tail: 30 });
     throw new Error(`external Ceph: the ${daemon} container stopped (exit ${State.ExitCode}):\n${demux(logs)}`);
   }
-}
-
-async function execIn(container: string, command: string[]): Promise<ExecResult> {
-  const run = await docker.getContainer(container).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
-  const stream = await run.start({ hijack: true, stdin: false });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  const out = new PassThrough().on('data', (chunk: Buffer) => stdout.push(chunk));
-  const err = new PassThrough().on('data', (chunk: Buffer) => stderr.push(chunk));
-  docker.modem.demuxStream(stream, out, err);
-  await new Promise<void>((resolve, reject) => stream.on('end', resolve).on('close', resolve).on('error', reject));
-  const { ExitCode } = await run.inspect();
-  return { code: ExitCode ?? -1, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() };
-}
-
-/** The text of an engine log buffer: frames of an 8-byte header (stream, size) and a payload. */
-function demux(buffer: Buffer): string {
-  const parts: Buffer[] = [];
-  for (let offset = 0; offset + 8 <= buffer.length; ) {
-    const size = buffer.readUInt32BE(offset + 4);
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
-  }
-  return Buffer.concat(parts).toString().trim();
 }
 
 function seconds(since: number): string {

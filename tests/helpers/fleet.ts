@@ -17,11 +17,11 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import * as yaml from 'js-yaml';
 import { DEFAULT_MIRROR, DEFAULT_SUITE, ensureBaseImage } from '../../src/build/base-rootfs.ts';
 import { DockerodeImageEngine, followStream, type LogSink } from '../../src/engine/docker.ts';
+import { demux, execInContainer, type ExecResult } from './container-exec.ts';
 import { PROJECT_ROOT } from './environment.ts';
 
 const HOST_STATE_DIR = process.env.KOLLA_TS_STATE_DIR ?? '/var/lib/kolla-ts-host';
@@ -167,17 +167,8 @@ export function exec(node: FleetNode, command: string): Promise<{ code: number; 
   return execIn(node.container, command);
 }
 
-async function execIn(container: string, command: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const run = await docker.getContainer(container).exec({ Cmd: ['sh', '-c', command], AttachStdout: true, AttachStderr: true });
-  const stream = await run.start({ hijack: true, stdin: false });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  const out = new PassThrough().on('data', (chunk: Buffer) => stdout.push(chunk));
-  const err = new PassThrough().on('data', (chunk: Buffer) => stderr.push(chunk));
-  docker.modem.demuxStream(stream, out, err);
-  await new Promise<void>((resolve, reject) => stream.on('end', resolve).on('close', resolve).on('error', reject));
-  const { ExitCode } = await run.inspect();
-  return { code: ExitCode ?? -1, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() };
+function execIn(container: string, command: string): Promise<ExecResult> {
+  return execInContainer(container, ['sh', '-c', command]);
 }
 
 /**
@@ -492,17 +483,6 @@ async function waitForBoot(node: FleetNode): Promise<void> {
     }
   }
   throw new Error(`${node.name}: sshd did not answer on ${node.address}:${node.sshPort} within 120 s`);
-}
-
-/** The text of an engine log buffer: frames of an 8-byte header (stream, size) and a payload. */
-function demux(buffer: Buffer): string {
-  const parts: Buffer[] = [];
-  for (let offset = 0; offset + 8 <= buffer.length; ) {
-    const size = buffer.readUInt32BE(offset + 4);
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
-  }
-  return Buffer.concat(parts).toString().trim();
 }
 
 /** Whether an SSH server greets on address:22 within `timeout` ms (a listening port alone is not enough). */

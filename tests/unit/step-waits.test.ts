@@ -16,7 +16,7 @@ import { Recap } from '../../src/fleet/runner.ts';
 import { diffState, type ObservedHost } from '../../src/plan/diff.ts';
 import { loadRoles, type Role, type Step } from '../../src/plan/roles.ts';
 import { awaitedBy, firstIncomplete, runStages, serviceStages, toolboxServices, type Stage } from '../../src/plan/waits.ts';
-import type { CommandResult, HostConnection } from '../../src/transport/host.ts';
+import { MemoryHost } from '../helpers/memory-host.ts';
 import { PROJECT_ROLES, renderRoles, ROLE_PASSWORDS } from '../helpers/project.ts';
 
 const roleOf = (service: string): Role => PROJECT_ROLES.find((r) => r.service === service)!;
@@ -345,46 +345,11 @@ class HeldEngine implements ContainerEngine {
   async removeImage() {}
 }
 
-/** The host's files in memory. */
-class MemoryFiles implements HostConnection {
-  readonly name = 'ctl1';
-  readonly docker = undefined as never;
-  readonly engineAddress = 'memory';
-  readonly lost = false;
-  private readonly files = new Map<string, string>();
-  async readFile(path: string) {
-    return this.files.has(path) ? Buffer.from(this.files.get(path)!) : null;
-  }
-  async writeFileAtomic(path: string, content: string | Buffer) {
-    this.files.set(path, content.toString());
-  }
-  async createExclusive(path: string, content: string) {
-    if (this.files.has(path)) return false;
-    this.files.set(path, content);
-    return true;
-  }
-  async ensureDir() {}
-  async listDir(path: string) {
-    const prefix = `${path}/`;
-    return [...new Set([...this.files.keys()].filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length).split('/')[0]!))];
-  }
-  async remove(path: string) {
-    for (const p of [...this.files.keys()]) if (p === path || p.startsWith(`${path}/`)) this.files.delete(p);
-  }
-  async exec(): Promise<CommandResult> {
-    return { code: 0, stdout: '', stderr: '' };
-  }
-  async interfaceAddress() {
-    return undefined;
-  }
-  async close() {}
-}
-
 describe('applyPlan on an all-in-one host', () => {
   const { state, globals } = renderRoles();
 
   function deploy(engine: HeldEngine) {
-    const host = new MemoryFiles();
+    const host = new MemoryHost('ctl1');
     const empty: ObservedHost = { containers: new Map(), configFiles: new Map(), stepStamps: {}, appliedConfig: {}, imageIds: new Map(), staleImages: new Set() };
     const plan = diffState(state, new Map([['ctl1', empty]]), { runSteps: true });
     const deployment = {

@@ -14,9 +14,9 @@ import { DeployStepError } from '../../src/errors.ts';
 import { Recap } from '../../src/fleet/runner.ts';
 import type { DesiredService } from '../../src/plan/desired.ts';
 import { HostJournal, rollbackTarget, type Revision } from '../../src/state/revisions.ts';
-import type { CommandResult, HostConnection } from '../../src/transport/host.ts';
 import { batches, inDependencyOrder, parseSerial } from '../../src/upgrade/rolling.ts';
 import { replaceContainer, type Replacement } from '../../src/upgrade/swap.ts';
+import { MemoryHost } from '../helpers/memory-host.ts';
 
 describe('--serial', () => {
   it('reads a number of hosts or a share, and refuses anything else', () => {
@@ -157,44 +157,9 @@ class MemoryEngine implements ContainerEngine {
   async removeImage() {}
 }
 
-/** One host's files in memory. */
-class MemoryHost implements HostConnection {
-  readonly name = 'node1';
-  readonly docker = undefined as never;
-  readonly engineAddress = 'memory';
-  readonly lost = false;
-  files = new Map<string, string>();
-  async readFile(path: string) {
-    return this.files.has(path) ? Buffer.from(this.files.get(path)!) : null;
-  }
-  async writeFileAtomic(path: string, content: string | Buffer) {
-    this.files.set(path, content.toString());
-  }
-  async createExclusive(path: string, content: string) {
-    if (this.files.has(path)) return false;
-    this.files.set(path, content);
-    return true;
-  }
-  async ensureDir() {}
-  async listDir(path: string) {
-    const prefix = `${path}/`;
-    return [...new Set([...this.files.keys()].filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length).split('/')[0]!))];
-  }
-  async remove(path: string) {
-    for (const p of [...this.files.keys()]) if (p === path || p.startsWith(`${path}/`)) this.files.delete(p);
-  }
-  async exec(): Promise<CommandResult> {
-    return { code: 0, stdout: '', stderr: '' };
-  }
-  async interfaceAddress() {
-    return undefined;
-  }
-  async close() {}
-}
-
 function setup(): { engine: MemoryEngine; host: MemoryHost; deployment: Deployment; configDir: string } {
   const engine = new MemoryEngine();
-  const host = new MemoryHost();
+  const host = new MemoryHost('node1');
   const configDir = mkdtempSync(join(tmpdir(), 'kolla-ts-upgrade-unit-'));
   const deployment = {
     globals: { node_config_directory: '/etc/kolla', health_timeout: 1 },
