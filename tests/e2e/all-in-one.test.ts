@@ -122,8 +122,9 @@ describe('all-in-one cloud', () => {
     const owner = existsSync(ownerFile) ? (JSON.parse(readFileSync(ownerFile, 'utf8')) as { configDir?: string }).configDir : undefined;
     if (!owner || owner === configDir) return;
     if (existsSync(join(owner, 'globals.yml')) && existsSync(join(owner, 'passwords.yml'))) {
-      log(`destroying the cloud of ${owner} (its data volumes stay)`);
-      const destroyed = await kollaTs(['destroy', '-i', inventory, '--configdir', owner, '--yes-i-really-really-mean-it']);
+      // Its data goes too: a database or Ceph monitor store made with that cloud's passwords.yml would not open with this one's.
+      log(`destroying the cloud of ${owner}, its data included`);
+      const destroyed = await kollaTs(['destroy', '-i', inventory, '--configdir', owner, '--include-data', '--yes-i-really-really-mean-it']);
       expect(destroyed.code, destroyed.stderr).toBe(0);
     }
     rmSync(ownerFile, { force: true });
