@@ -289,7 +289,8 @@ describe('the ceph images\' hooks', () => {
   it('ceph-mon makes a store from the monitors listed, only when there is none, whole or not at all', () => {
     const hook = hookRunner('ceph-mon', {
       'ceph-conf': 'echo 0b3c2e8e-1d7e-4f0a-9c55-5b8f1c0a7e11',
-      monmaptool: 'for last; do :; done; echo monmap > "$last"',
+      // --print: the map's fsid (the store's: STORE_FSID, else this cloud's); else a new map in the last argument.
+      monmaptool: 'case " $* " in *" --print "*) echo "epoch 0"; echo "fsid ${STORE_FSID:-0b3c2e8e-1d7e-4f0a-9c55-5b8f1c0a7e11}" ;; *) for last; do :; done; echo monmap > "$last" ;; esac',
       // --mon-data DIR: a store appears there.
       'ceph-mon': 'while [ $# -gt 0 ]; do [ "$1" = --mon-data ] && mkdir -p "$2" && touch "$2/store.db"; shift; done',
     });
@@ -304,9 +305,17 @@ describe('the ceph images\' hooks', () => {
     expect(existsSync(join(store, 'store.db'))).toBe(true);
     expect(existsSync(`${store}.kolla-new`)).toBe(false);
     expect(first.out).toContain('ARGS=\n');
-    // A store exists: nothing runs, in either mode.
-    expect(hook.run('ceph-mon -f -i st1').calls).toEqual([]);
-    expect(hook.run('ceph-mon -f -i st1', { KOLLA_BOOTSTRAP: '' })).toEqual({ out: expect.not.stringContaining('ARGS='), calls: [] });
+    // A store exists: nothing is made, in either mode; only its cluster is read, and it is this cloud's.
+    const readOnly = [
+      'ceph-conf --lookup fsid',
+      `ceph-mon -c /dev/null -i st1 --mon-data ${store} --extract-monmap ${hook.root}/tmp-kolla-monmap`,
+      `monmaptool -c /dev/null --print ${hook.root}/tmp-kolla-monmap`,
+    ];
+    expect(hook.run('ceph-mon -f -i st1').calls).toEqual(readOnly);
+    expect(hook.run('ceph-mon -f -i st1', { KOLLA_BOOTSTRAP: '' })).toEqual({ out: expect.not.stringContaining('ARGS='), calls: readOnly });
+    // A store of another cluster (another passwords.yml) is refused, naming both.
+    const other = '7d1e6c3a-2b4f-4e8a-9c1d-3f5a7b9c0d2e';
+    expect(() => hook.run('ceph-mon -f -i st1', { STORE_FSID: other })).toThrow(new RegExp(`belongs to Ceph cluster ${other}, not to this cloud's ceph_fsid 0b3c2e8e-1d7e-4f0a-9c55-5b8f1c0a7e11`));
     // A mkfs that failed leaves no store: the next start makes it again.
     rmSync(store, { recursive: true });
     mkdirSync(`${store}.kolla-new`);
