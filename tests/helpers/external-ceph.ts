@@ -22,6 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { DockerodeImageEngine } from '../../src/engine/docker.ts';
 import { demux, execInContainer, type ExecResult } from './container-exec.ts';
@@ -84,7 +85,7 @@ export async function startExternalCeph(options: StartExternalCephOptions): Prom
 
   const engine = new DockerodeImageEngine(docker);
   for (const daemon of DAEMONS) {
-    if (!(await imagePresent(imageOf(daemon)))) {
+    if (!(await engine.inspectImage(imageOf(daemon)))) {
       log(`pulling ${imageOf(daemon)}`);
       await engine.pull(imageOf(daemon), log);
     }
@@ -188,16 +189,6 @@ function imageOf(daemon: Daemon): string {
   return `${REGISTRY}/kolla/ceph-${daemon}:zed`;
 }
 
-async function imagePresent(ref: string): Promise<boolean> {
-  try {
-    await docker.getImage(ref).inspect();
-    return true;
-  } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404) return false;
-    throw error;
-  }
-}
-
 /** A named volume with the cluster's label, so removeExternalCeph finds it. */
 async function createVolume(purpose: string): Promise<string> {
   const name = `${NAME_PREFIX}-${purpose}`;
@@ -217,8 +208,4 @@ async function failIfStopped(containers: Record<Daemon, string>): Promise<void> 
 
 function seconds(since: number): string {
   return ((Date.now() - since) / 1000).toFixed(1);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
