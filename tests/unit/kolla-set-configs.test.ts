@@ -606,9 +606,10 @@ time.sleep(300)
   };
   for (const [name, code] of Object.entries(fixtures)) writeFileSync(join(dir, name), code);
 
-  /** Starts a fixture and resolves with the first line it prints. */
-  function startFixture(name: string, args: string[] = []): Promise<string> {
-    const child = spawn('python3', [join(dir, name), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  /** Starts a fixture (under a wrapper such as unshare when given) and resolves with the first line it prints. */
+  function startFixture(name: string, args: string[] = [], wrapper: string[] = []): Promise<string> {
+    const [command, ...rest] = [...wrapper, 'python3', join(dir, name), ...args];
+    const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     return new Promise((resolve, reject) => {
       let output = '';
@@ -664,6 +665,16 @@ time.sleep(300)
     expect(healthcheck('healthcheck_socket', ['kts_fixture_unix', socketPath]).status).toBe(0);
     expect(healthcheck('healthcheck_socket', ['kts_fixture_unix', join(dir, 'other.sock')]).status).toBe(1);
     expect(healthcheck('healthcheck_socket', ['kts_fixture_api', socketPath]).status).toBe(1);
+  });
+
+  it('counts only processes of its own container (mount namespace): a libvirtd left by the previous container does not make the new one healthy', async () => {
+    // The same program holding another socket, from a mount namespace of its own, as a process of another container seen through the host's pid namespace.
+    const otherSocket = join(dir, 'other-container.sock');
+    await startFixture('kts_fixture_unix.py', [otherSocket], ['unshare', '--mount', '--propagation', 'unchanged']);
+    const refused = healthcheck('healthcheck_socket', ['kts_fixture_unix', otherSocket]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('1 matching process(es), none holds');
+    expect(healthcheck('healthcheck_socket', ['kts_fixture_unix', socketPath]).status).toBe(0);
   });
 
   it('healthcheck_curl passes below 500 and fails on 5xx, no answer or timeout', async () => {
