@@ -35,7 +35,7 @@ function enabledServices(configDir: string): ServiceDependencies[] {
     containers: roles.flatMap((role) => role.containers.map((c) => ({ name: c.name, service: role.service }))),
   });
   // inDependencyOrder reads nothing but each service's role.
-  const ordered = inDependencyOrder(enabledRoles(roles, globals).map((role) => ({ role, containers: [], dataContainers: [], steps: [], upgrade: { before: [], after: [] } })));
+  const ordered = inDependencyOrder(enabledRoles(roles, globals).map((role) => ({ role, containers: [], dataContainers: [], steps: [], upgrade: { before: [], after: [] }, after: [] })));
   // What an enabled service requires is enabled too, or deploy refuses to start.
   return ordered.map(({ role }) => ({ name: role.service, requires: role.requires }));
 }

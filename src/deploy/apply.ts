@@ -55,7 +55,7 @@ export async function applyPlan(deployment: Deployment, plan: Plan, options: App
       result = (async () => {
         const service = byName.get(name)!;
         // `after` orders only: the service goes on whether those succeeded or not.
-        await Promise.all(service.role.after.filter((r) => byName.has(r)).map(run));
+        await Promise.all(service.after.filter((r) => byName.has(r)).map(run));
         const servicePlan = plan.services.find((p) => p.service === name)!;
         return applyService(deployment, service, servicePlan, options, configRoot, outcome, toolbox);
       })();

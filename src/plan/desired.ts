@@ -7,6 +7,7 @@ import type { ConfigRenderer, TemplateContext } from '../config/templates.ts';
 import type { ContainerSpec } from '../engine/containers.ts';
 import { InputError } from '../errors.ts';
 import type { Inventory } from '../inventory/inventory.ts';
+import { errorAt } from '../util/yaml.ts';
 import { isConfigFileName, type ContainerDef, type DataContainerDef, type HealthcheckDef, type Role, type Step } from './roles.ts';
 import { TOOLBOX_CONTAINER } from './waits.ts';
 
@@ -82,6 +83,8 @@ export interface DesiredService {
   steps: DesiredStep[];
   /** The role's own upgrade sequence (see UpgradeSequence). */
   upgrade: { before: DesiredStep[]; after: DesiredStep[] };
+  /** The services it is deployed after, of the role's `after` whose conditions hold. */
+  after: string[];
 }
 
 export interface DesiredState {
@@ -164,9 +167,21 @@ export function computeDesiredState(input: DesiredInput): DesiredState {
       before: role.upgrade.before.map((step, index) => desiredStep(input, role, step, index, containers, contextFor, 'upgrade.before')),
       after: role.upgrade.after.map((step, index) => desiredStep(input, role, step, index, containers, contextFor, 'upgrade.after')),
     };
-    return { role, containers, dataContainers, steps, upgrade };
+    return { role, containers, dataContainers, steps, upgrade, after: afterHolding(role, globals) };
   });
   return { services, hosts: [...hosts].sort() };
+}
+
+/** The role's `after` services whose globals conditions are true; a key globals.yml does not know is a mistake, not false. */
+function afterHolding(role: Role, globals: Globals): string[] {
+  return role.after
+    .filter(({ when }, index) =>
+      when.every((key, at) => {
+        if (!(key in globals)) throw errorAt(role.doc, ['after', index, 'when', at], `unknown globals key "${key}"`);
+        return globals[key] === true;
+      }),
+    )
+    .map(({ service }) => service);
 }
 
 /** Hosts of every group a container runs on, each once, in inventory order. */

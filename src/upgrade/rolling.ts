@@ -35,7 +35,7 @@ export function inDependencyOrder(services: readonly DesiredService[]): DesiredS
   const visit = (service: DesiredService, path: readonly string[]): void => {
     if (ordered.includes(service)) return;
     if (path.includes(service.role.service)) throw new InputError(`services require each other in a cycle: ${[...path, service.role.service].join(' -> ')}`, { file: service.role.file, key: 'requires' });
-    for (const needed of [...service.role.requires, ...service.role.uses, ...service.role.after]) {
+    for (const needed of [...service.role.requires, ...service.role.uses, ...service.role.after.map((a) => a.service)]) {
       const dependency = byName.get(needed);
       if (dependency) visit(dependency, [...path, service.role.service]);
     }

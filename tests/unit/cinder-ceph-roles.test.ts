@@ -51,6 +51,17 @@ function section(ini: string, name: string): string {
 const configJson = (state: DesiredState, name: string) =>
   JSON.parse(files(state, name)['config.json']!) as { config_files: { source: string; dest: string; owner: string; perm: string }[]; directories: { path: string; perm: string }[] };
 
+describe('what waits for a Ceph of kolla-ts\'s own', () => {
+  const after = (state: DesiredState, service: string) => state.services.find((s) => s.role.service === service)!.after;
+
+  it('cinder always; glance and nova only while their data is in it, so their migrations need not wait for Ceph\'s start', () => {
+    const allOn = render(OWN_CEPH);
+    expect(['cinder', 'glance', 'nova'].map((s) => after(allOn, s))).toEqual([['ceph'], ['ceph'], ['ceph']]);
+    const volumesOnly = render('enable_ceph: true\nenable_cinder: true\ncinder_backend_ceph: true\n');
+    expect(['cinder', 'glance', 'nova'].map((s) => after(volumesOnly, s))).toEqual([['ceph'], [], []]);
+  });
+});
+
 describe('the cinder role', () => {
   const cinder = roles.find((r) => r.service === 'cinder')!;
 
@@ -58,7 +69,7 @@ describe('the cinder role', () => {
     expect(cinder.enabledByDefault).toBe(false);
     expect(cinder.groups).toEqual(['control']);
     expect(cinder.requires).toEqual(['mariadb', 'rabbitmq', 'memcached', 'keystone', 'kolla-toolbox']);
-    expect(cinder.after).toEqual(['ceph']);
+    expect(cinder.after).toEqual([{ service: 'ceph', when: [] }]);
     expect(cinder.containers.map((c) => [c.name, c.image, c.groups ?? cinder.groups, c.privileged])).toEqual([
       ['cinder_api', 'cinder-api', ['control'], false],
       ['cinder_scheduler', 'cinder-scheduler', ['control'], false],

@@ -36,7 +36,7 @@ describe('--serial', () => {
 
 describe('inDependencyOrder', () => {
   const service = (name: string, requires: string[] = [], uses: string[] = [], after: string[] = []): DesiredService =>
-    ({ role: { service: name, requires, uses, after, file: `roles/${name}/role.yml` }, containers: [], dataContainers: [], steps: [] }) as unknown as DesiredService;
+    ({ role: { service: name, requires, uses, after: after.map((s) => ({ service: s, when: [] })), file: `roles/${name}/role.yml` }, containers: [], dataContainers: [], steps: [] }) as unknown as DesiredService;
 
   it('puts a service after what it requires or uses, else keeps the order given', () => {
     const order = inDependencyOrder([service('nova', ['keystone', 'mariadb'], ['glance']), service('glance', ['keystone']), service('keystone', ['mariadb']), service('mariadb'), service('memcached')]);
