@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import type { ContainerEngine, ContainerSpec } from '../engine/containers.ts';
+import { STOP_TIMEOUT_SECONDS, type ContainerEngine, type ContainerSpec } from '../engine/containers.ts';
 import { DeployStepError, KollaError } from '../errors.ts';
 import { forEachHost } from '../fleet/runner.ts';
 import { LABEL, type DesiredContainer, type DesiredService, type DesiredStep } from '../plan/desired.ts';
@@ -25,8 +25,6 @@ export interface ApplyOptions {
   command: string;
   reporter: ApplyReporter;
 }
-
-const STOP_TIMEOUT_SECONDS = 30;
 
 /**
  * Applies a plan. Services run at the same time, each step of a service as

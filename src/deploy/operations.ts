@@ -1,6 +1,6 @@
 import { writeFileSync, chmodSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ContainerState } from '../engine/containers.ts';
+import { STOP_TIMEOUT_SECONDS, type ContainerState } from '../engine/containers.ts';
 import { DeployStepError, UnhealthyError } from '../errors.ts';
 import { forEachHost, type HostSettled } from '../fleet/runner.ts';
 import { shellQuote } from '../util/escape.ts';
@@ -144,7 +144,7 @@ export async function stopServices(deployment: Deployment, log: (line: string) =
       for (const container of [...service.containers].reverse().filter((c) => c.host === host)) {
         if (!(await engine.inspect(container.name))?.running) continue;
         log(`${host}: stopping ${container.name}`);
-        await engine.stop(container.name, 30);
+        await engine.stop(container.name, STOP_TIMEOUT_SECONDS);
         stopped++;
       }
     }
@@ -210,6 +210,9 @@ export async function destroy(deployment: Deployment, options: DestroyOptions, l
     for (const service of [...deployment.desired.services].reverse()) {
       for (const container of [...service.containers, ...(options.includeData ? service.dataContainers : [])].filter((c) => c.host === host)) {
         log(`${host}: removing ${container.name}`);
+        // Stopped first, as `stop` does: a forced removal kills only dumb-init, and libvirtd, which left the
+        // container's cgroups so that guests outlive it, would run on with no container.
+        if (container.kind === 'service') await engine.stop(container.name, STOP_TIMEOUT_SECONDS);
         await engine.remove(container.name);
         // The rollback point an upgrade kept, and a replacement an interrupted run left.
         if (container.kind === 'service') for (const other of [keptName(container.name), candidateName(container.name)]) await engine.remove(other);

@@ -1,4 +1,4 @@
-import type { ContainerEngine, ContainerSpec, ContainerState } from '../engine/containers.ts';
+import { STOP_TIMEOUT_SECONDS, type ContainerEngine, type ContainerSpec, type ContainerState } from '../engine/containers.ts';
 import { LABEL } from '../plan/desired.ts';
 import { failure } from '../deploy/failures.ts';
 import { waitHealthy } from '../deploy/health.ts';
@@ -6,8 +6,6 @@ import type { Deployment } from '../deploy/session.ts';
 import { candidateName, HostJournal, imageFacts, keptName, type ConfigFileContent, type Revision } from '../state/revisions.ts';
 import type { HostConnection } from '../transport/host.ts';
 import { readConfigDir, writeConfigDir } from '../transport/state-files.ts';
-
-const STOP_TIMEOUT_SECONDS = 30;
 
 /** What a container is to become on one host. */
 export interface Replacement {

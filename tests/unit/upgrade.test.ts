@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ContainerEngine, ContainerSpec, ContainerState } from '../../src/engine/containers.ts';
+import type { ContainerSpec } from '../../src/engine/containers.ts';
 import type { Deployment } from '../../src/deploy/session.ts';
 import { DeployStepError } from '../../src/errors.ts';
 import { Recap } from '../../src/fleet/runner.ts';
@@ -16,7 +16,7 @@ import type { DesiredService } from '../../src/plan/desired.ts';
 import { HostJournal, rollbackTarget, type Revision } from '../../src/state/revisions.ts';
 import { batches, inDependencyOrder, parseSerial } from '../../src/upgrade/rolling.ts';
 import { replaceContainer, type Replacement } from '../../src/upgrade/swap.ts';
-import { MemoryHost } from '../helpers/memory-host.ts';
+import { MemoryEngine, MemoryHost } from '../helpers/memory-host.ts';
 
 describe('--serial', () => {
   it('reads a number of hosts or a share, and refuses anything else', () => {
@@ -78,85 +78,6 @@ describe('rollbackTarget', () => {
 });
 
 /** One host's engine in memory: an image whose name says "broken" never becomes healthy. */
-class MemoryEngine implements ContainerEngine {
-  containers = new Map<string, { id: string; spec: ContainerSpec; running: boolean }>();
-  private ids = 0;
-  readonly calls: string[] = [];
-
-  private state(name: string): ContainerState | null {
-    const c = this.containers.get(name);
-    if (!c) return null;
-    const healthy = !c.spec.image.includes('broken');
-    return {
-      id: c.id,
-      name,
-      image: c.spec.image,
-      imageId: `sha256:${c.spec.image.replace(/\W/g, '')}`,
-      labels: c.spec.labels,
-      running: c.running,
-      status: c.running ? 'running' : 'exited',
-      health: healthy ? 'healthy' : 'starting',
-      exitCode: 0,
-      restartCount: 0,
-      startedAt: new Date().toISOString(),
-      createdAt: new Date().toISOString(),
-    };
-  }
-  async inspect(name: string) {
-    return this.state(name);
-  }
-  async specOf(name: string) {
-    return this.containers.get(name)?.spec ?? null;
-  }
-  async listByLabel() {
-    return [...this.containers.keys()].map((n) => this.state(n)!);
-  }
-  async image(ref: string) {
-    return { id: ref, digests: [], labels: {} };
-  }
-  async registryDigest() {
-    return null;
-  }
-  async pull() {}
-  async create(spec: ContainerSpec) {
-    if (this.containers.has(spec.name)) throw new Error(`name ${spec.name} in use`);
-    this.containers.set(spec.name, { id: `id${++this.ids}`, spec, running: false });
-    this.calls.push(`create ${spec.name} ${spec.image}`);
-  }
-  async start(name: string) {
-    this.containers.get(name)!.running = true;
-    this.calls.push(`start ${name}`);
-  }
-  async stop(name: string) {
-    const c = this.containers.get(name);
-    if (c) c.running = false;
-    this.calls.push(`stop ${name}`);
-  }
-  async restart() {}
-  async remove(name: string) {
-    if (this.containers.delete(name)) this.calls.push(`remove ${name}`);
-  }
-  async rename(name: string, newName: string) {
-    const c = this.containers.get(name);
-    if (!c) throw new Error(`no container ${name}`);
-    if (this.containers.has(newName)) throw new Error(`name ${newName} in use`);
-    this.containers.delete(name);
-    this.containers.set(newName, { ...c, spec: { ...c.spec, name: newName } });
-    this.calls.push(`rename ${name} ${newName}`);
-  }
-  async runOnce() {
-    return { exitCode: 0, output: '' };
-  }
-  async exec(name: string) {
-    return { exitCode: this.containers.get(name)!.spec.image.includes('broken') ? 1 : 0, output: '' };
-  }
-  async logsTail(name: string) {
-    return `log of ${name}`;
-  }
-  async removeVolume() {}
-  async removeImage() {}
-}
-
 function setup(): { engine: MemoryEngine; host: MemoryHost; deployment: Deployment; configDir: string } {
   const engine = new MemoryEngine();
   const host = new MemoryHost('node1');
