@@ -411,10 +411,15 @@ describe('all-in-one cloud', () => {
     expect(await qemuPid()).toBe(pid);
     expect(await status()).toBe('ACTIVE');
 
-    // The container removed outright (libvirtd killed, not stopped), then made again by deploy.
+    // The container removed outright (its dumb-init killed; libvirtd, outside the container's cgroups, lives on), then made again by deploy.
     await docker.getContainer('nova_libvirt').remove({ force: true });
     const recreated = await kollaTs(['deploy', ...deployArgs]);
     expect(recreated.code, recreated.stderr).toBe(0);
+    // Deploy returned once the new container's own libvirtd serves, not the one it stops at its start.
+    const libvirtds = (await run('pgrep', ['-x', 'libvirtd'])).stdout.trim().split('\n');
+    expect(libvirtds).toHaveLength(1);
+    const parent = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${libvirtds[0]}/status`, 'utf8'))?.[1];
+    expect(Number(parent)).toBe((await docker.getContainer('nova_libvirt').inspect()).State.Pid);
     expect(await qemuPid()).toBe(pid);
     expect(await status()).toBe('ACTIVE');
 
