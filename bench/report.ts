@@ -135,7 +135,7 @@ Each phase's min / median / max over the rounds; the medians need not add up to 
 `;
 }
 
-function coldDeploySection(run: AnyRecord): string {
+function coldDeploySection(run: AnyRecord, history: readonly AnyRecord[]): string {
   const record = run as unknown as ColdDeployRecord;
   const { settings, samples } = record;
   const { serialTotal, parallel, chain, ratio, targetMet } = summarise(record);
@@ -167,7 +167,18 @@ ${rows.join('\n')}
 Parallel / chain: **${ratio.toFixed(2)}**. Target, parallel within the chain + ${percent(settings.targetMargin, 1)} (${s(bound)} s): **${targetMet ? 'met' : 'not met'}**, ${targetMet ? `${s(bound - parallel)} s to spare` : `${s(parallel - bound)} s over`}.
 
 The CLI's own time in each serial run (wall time less the service's): ${triple(cliOwn)} s (min / median / max). The chain counts it once for each of its ${chain.services.length} services, the parallel deploy once.
+
+Every run on record, each against its own chain (this machine's speed varies from run to run):
+
+| run (UTC) | commit | serial total | parallel | chain | parallel / chain |
+| --- | --- | ---: | ---: | ---: | ---: |
+${history.map(coldDeployHistoryRow).join('\n')}
 `;
+}
+
+function coldDeployHistoryRow(run: AnyRecord): string {
+  const { serialTotal, parallel, chain, ratio } = summarise(run as unknown as ColdDeployRecord);
+  return `| ${run.date.slice(0, 16).replace('T', ' ')} | \`${run.git.commit.slice(0, 12)}\` | ${s(serialTotal)} | ${s(parallel)} | ${s(chain.seconds)} | ${ratio.toFixed(2)} |`;
 }
 
 const medianOf = (values: number[]): number => stats(values).median;
@@ -361,7 +372,8 @@ ${[...ownSplits, ...scenarioSplits].join('\n')}
 ${failures.length ? `\n${failures.join('\n')}` : ''}`;
 }
 
-const sections: Record<string, (run: AnyRecord) => string> = {
+/** Each bench's section: its latest run, and every run of it on record, oldest first. */
+const sections: Record<string, (run: AnyRecord, history: readonly AnyRecord[]) => string> = {
   build: buildSection,
   deploy: deploySection,
   'cold-deploy': coldDeploySection,
@@ -372,8 +384,9 @@ const runs = loadRuns();
 for (const run of runs) if (!sections[run.bench]) throw new Error(`${run.file}: unknown bench "${run.bench}"`);
 
 const figures = Object.entries(sections).map(([bench, section]) => {
-  const latest = runs.filter((run) => run.bench === bench).at(-1);
-  return latest ? section(latest) : `## ${bench[0]!.toUpperCase()}${bench.slice(1)}\n\nNo run on record yet: \`npm run bench:${bench}\`.\n`;
+  const history = runs.filter((run) => run.bench === bench);
+  const latest = history.at(-1);
+  return latest ? section(latest, history) : `## ${bench[0]!.toUpperCase()}${bench.slice(1)}\n\nNo run on record yet: \`npm run bench:${bench}\`.\n`;
 });
 const list = runs.length
   ? runs.map((run) => `- ${run.bench}: ${link(run.file)}, commit \`${run.git.commit.slice(0, 12)}\`${run.git.dirty ? ' (dirty)' : ''}, \`${run.command}\``).join('\n')
