@@ -40,11 +40,12 @@ export async function waitHealthy(deployment: Deployment, container: HealthTarge
 
 /**
  * The wait before the next probe, after `probes` of them. Each probe is a
- * docker exec, about 0.15 CPU-s of runc and the shim before the test's own:
- * a cold deploy waits on dozens of containers at once, and probing each
- * every half second took a third of a 2-core host's CPU from the services
- * starting. So: soon at first (a service that starts fast is seen within a
- * second), then further apart, never more than 3 s.
+ * docker exec, about 0.14 CPU-s of runc and the shim before the test's own:
+ * a cold deploy waits on dozens of containers at once, and when each was
+ * probed every half second, these probes and Docker's own took a third of a
+ * 2-core host's CPU from the services starting. So: soon at first (a
+ * service that starts fast is seen within a second), then further apart,
+ * never more than 3 s.
  */
 export function probeDelayMs(probes: number): number {
   return Math.min(FIRST_PROBE_DELAY_MS * PROBE_BACKOFF ** probes, MAX_PROBE_DELAY_MS);

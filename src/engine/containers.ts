@@ -53,10 +53,10 @@ export interface ExecResult {
   stdout?: string;
 }
 
-/** The container operations the deployer needs from one host's engine. */
 /** How long a stopped service has between SIGTERM and SIGKILL: every stop, restart and replacement gives this. */
 export const STOP_TIMEOUT_SECONDS = 30;
 
+/** The container operations the deployer needs from one host's engine. */
 export interface ContainerEngine {
   inspect(name: string): Promise<ContainerState | null>;
   /** How an existing container was made, as a spec that makes its like again; null when absent. */
